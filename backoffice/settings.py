@@ -1,0 +1,235 @@
+"""The only settings file. Every knob comes from the environment (see README.md).
+
+With DEBUG=true and nothing else set, everything runs locally: SQLite under var/, the
+FlashFX sandbox at http://127.0.0.1:8001/ and Celery on kombu's filesystem broker.
+With DEBUG off, missing secrets stop start-up with one message naming all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_missing: list[str] = []  # required variables not set; reported together at the end
+
+
+def env_bool(name: str, *, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1"):
+        return True
+    if raw in ("false", "0"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false (or 1/0), not {raw!r}")
+
+
+def env_str(name: str, *, default: str | None = None, dev_default: str | None = None) -> str:
+    """The contents of the file named by NAME_FILE, else NAME, else a default.
+
+    `default` applies always, `dev_default` only with DEBUG on; with neither the variable
+    is required and is recorded in `_missing`.
+    """
+    value = os.environ.get(name, "")
+    if path := os.environ.get(f"{name}_FILE"):
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path} cannot be read: {exc}") from exc
+    if value:  # an empty value counts as unset
+        return value
+    if default is not None:
+        return default
+    if DEBUG and dev_default is not None:
+        return dev_default
+    _missing.append(name)
+    return ""
+
+
+def env_int(name: str, *, default: int) -> int:
+    raw = env_str(name, default=str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+
+
+def env_float(name: str, *, default: float) -> float:
+    raw = env_str(name, default=str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+
+
+def env_list(name: str, *, default: str | None = None, dev_default: str | None = None) -> list[str]:
+    """Comma-separated values; blanks are dropped."""
+    raw = env_str(name, default=default, dev_default=dev_default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", default=False)  # make run and make test set DEBUG=true
+SECRET_KEY = env_str("SECRET_KEY", dev_default="dev-only-not-secret")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", dev_default="127.0.0.1,localhost")
+
+VAR_DIR = Path(env_str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# FlashFX. The URL alone picks the local sandbox or UAT/production.
+FLASHFX_API_URL = env_str("FLASHFX_API_URL", dev_default="http://127.0.0.1:8001/")
+FLASHFX_EMAIL = env_str("FLASHFX_EMAIL", dev_default="api@sandbox.local")
+FLASHFX_PASSWORD = env_str("FLASHFX_PASSWORD", dev_default="sandbox-password")
+FLASHFX_WEBHOOK_SECRET = env_str("FLASHFX_WEBHOOK_SECRET", dev_default="sandbox-webhook-secret")
+# Also accepted while a rotated secret is phased out.
+FLASHFX_WEBHOOK_SECRET_PREVIOUS = env_str("FLASHFX_WEBHOOK_SECRET_PREVIOUS", default="")
+FLASHFX_CONNECT_TIMEOUT = env_float("FLASHFX_CONNECT_TIMEOUT", default=5.0)
+FLASHFX_READ_TIMEOUT = env_float("FLASHFX_READ_TIMEOUT", default=30.0)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "backoffice",  # for the seed_demo command
+    "parties",
+    "payments",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backoffice.urls"
+WSGI_APPLICATION = "backoffice.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if DATABASE_URL := env_str("DATABASE_URL", default=""):
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web server and the worker read while one writes; IMMEDIATE
+                # takes the write lock at BEGIN, so busy_timeout applies instead of failing
+                # with "database is locked" when a read transaction later tries to write.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
+                ),
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server needed).
+CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str] = {}
+else:
+    _celery_dir = VAR_DIR / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_celery_dir / "queue"),
+        "data_folder_out": str(_celery_dir / "queue"),
+        "processed_folder": str(_celery_dir / "processed"),
+        "control_folder": str(_celery_dir / "control"),  # kombu's default is ./control
+    }
+    for _folder in CELERY_BROKER_TRANSPORT_OPTIONS.values():
+        Path(_folder).mkdir(parents=True, exist_ok=True)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so tasks must be idempotent
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # with late acks, don't hold tasks another worker could run
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", default="UTC")
+CELERY_TIMEZONE = TIME_ZONE
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LOG_LEVEL = env_str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in logging.getLevelNamesMapping():
+    raise ImproperlyConfigured(f"LOG_LEVEL must be a logging level name, not {LOG_LEVEL!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Drop Django's own console/mail_admins handlers; its records reach the root handler.
+    "loggers": {"django": {"level": LOG_LEVEL}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+    SECURE_HSTS_SECONDS = 365 * 24 * 60 * 60
+    if env_bool("TRUSTED_PROXY_SSL_HEADER", default=False):
+        # Only behind a proxy that always sets (never forwards) X-Forwarded-Proto.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if _missing:
+    raise ImproperlyConfigured(
+        "DEBUG is off and these environment variables are required but not set: "
+        + ", ".join(_missing)
+        + ". Set each (or <NAME>_FILE naming a file that holds it), or set DEBUG=true "
+        "for local development defaults."
+    )
