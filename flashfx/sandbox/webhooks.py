@@ -222,7 +222,7 @@ def deliver_due(limit: int = 50) -> int:
     return sent
 
 
-def attempt(delivery: WebhookDelivery) -> WebhookAttempt:
+def attempt(delivery: WebhookDelivery) -> None:
     """One POST; 2xx is delivered, anything else (3xx included, §4.2) or no answer is a failure."""
     config = conf.get_config()
     headers = {
@@ -247,25 +247,28 @@ def attempt(delivery: WebhookDelivery) -> WebhookAttempt:
     latency_ms = int((time.monotonic() - began) * 1000)
     delivered = status_code is not None and 200 <= status_code < 300
     number = delivery.attempts + 1
+    delivery.attempts = number
+    if delivered:
+        delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.DELIVERED, None
+    elif number > len(RETRY_DELAYS):
+        delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
+    else:
+        wait = RETRY_DELAYS[number - 1] * config["webhook_retry_scale"]
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=wait)
     with transaction.atomic():
-        record = WebhookAttempt.objects.create(
-            delivery=delivery,
-            number=number,
-            started_at=started_at,
-            status_code=status_code,
-            latency_ms=latency_ms,
-            response_body=response_body,
-            error=error,
+        updated = WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            attempts=number, status=delivery.status, next_attempt_at=delivery.next_attempt_at
         )
-        delivery.attempts = number
-        if delivered:
-            delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.DELIVERED, None
-        elif number > len(RETRY_DELAYS):
-            delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
-        else:
-            wait = RETRY_DELAYS[number - 1] * config["webhook_retry_scale"]
-            delivery.next_attempt_at = timezone.now() + timedelta(seconds=wait)
-        delivery.save(update_fields=["attempts", "status", "next_attempt_at"])
+        if updated:  # 0 when a reset wiped the delivery while it was in flight
+            WebhookAttempt.objects.create(
+                delivery=delivery,
+                number=number,
+                started_at=started_at,
+                status_code=status_code,
+                latency_ms=latency_ms,
+                response_body=response_body,
+                error=error,
+            )
     log.info(
         "webhook %s %s attempt %d to %s: %s in %d ms%s",
         delivery.event,
@@ -276,7 +279,6 @@ def attempt(delivery: WebhookDelivery) -> WebhookAttempt:
         latency_ms,
         f" ({error})" if error else "",
     )
-    return record
 
 
 def serialize_delivery(delivery: WebhookDelivery) -> dict[str, Any]:

@@ -1,0 +1,295 @@
+"""A real sandbox server for the tests, driven over HTTP only, and a webhook receiver beside it.
+
+The sandbox runs as its own process with its own SQLite file, exactly as `make sandbox` starts
+it; tests talk to it with httpx and read webhooks from a small HTTP server in this process.
+Each test starts from an empty sandbox (POST /_sandbox/reset) and a fresh token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import simplejson
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+API_EMAIL = "api@sandbox.local"
+API_PASSWORD = "sandbox-password"
+WEBHOOK_SECRET = "test-webhook-secret"
+RETRY_SCALE = 0.005  # FlashFX's 6/60/600 s become 0.03/0.3/3 s
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON with every non-integer number as the exact Decimal written on the wire."""
+    return json.loads(raw, parse_float=Decimal)
+
+
+def wait_until(check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
+    """Poll until check() returns something truthy; fail with what was last seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or check}")
+        time.sleep(interval)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]  # lower-cased names; a repeated header keeps all values joined by ", "
+    body: bytes
+    at: float  # time.monotonic() on arrival
+
+    @property
+    def json(self) -> Any:
+        return loads(self.body)
+
+
+@dataclass
+class WebhookReceiver:
+    """Stands in for the back-office's /webhooks/flashfx/: records requests byte for byte."""
+
+    server: ThreadingHTTPServer
+    requests: list[Received] = field(default_factory=list)
+    statuses: deque[int] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/flashfx/"
+
+    def answer_with(self, *statuses: int) -> None:
+        """Answer the next requests with these statuses, then 200 again."""
+        with self.lock:
+            self.statuses.extend(statuses)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.statuses.clear()
+
+    def for_entity(self, entity_id: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.requests if r.json.get("id") == entity_id]
+
+    def events_for(self, entity_id: str) -> list[str]:
+        return [r.json["event"] for r in self.for_entity(entity_id)]
+
+    def wait_for_events(self, entity_id: str, events: list[str], timeout: float = 15.0) -> list[Received]:
+        """Wait until exactly these events (in this order) arrived for the entity."""
+        wait_until(lambda: len(self.for_entity(entity_id)) >= len(events), timeout=timeout,
+                   what=f"events {events} for {entity_id}, got {self.events_for(entity_id)}")
+        time.sleep(0.2)  # and nothing more shortly after
+        assert self.events_for(entity_id) == events
+        return self.for_entity(entity_id)
+
+    def record(self, handler: BaseHTTPRequestHandler) -> int:
+        length = int(handler.headers.get("content-length") or 0)
+        body = handler.rfile.read(length)
+        headers: dict[str, str] = {}
+        for name, value in handler.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        with self.lock:
+            self.requests.append(Received(handler.path, headers, body, time.monotonic()))
+            return self.statuses.popleft() if self.statuses else 200
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        status = self.server.receiver.record(self)  # type: ignore[attr-defined]
+        self.send_response(status)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def webhook_receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    receiver = WebhookReceiver(server)
+    server.receiver = receiver  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(tmp_path_factory, webhook_receiver):
+    """Start `python -m flashfx.sandbox serve` on a free port with its own database."""
+    workdir = tmp_path_factory.mktemp("sandbox")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "DJANGO_"))}
+    env |= {
+        "SANDBOX_DB_PATH": str(workdir / "sandbox.sqlite3"),
+        "SANDBOX_STEP_DELAY": "0",
+        "SANDBOX_CLOCK_INTERVAL": "0.02",
+        "SANDBOX_WEBHOOK_URL": webhook_receiver.url,
+        "SANDBOX_WEBHOOK_RETRY_SCALE": str(RETRY_SCALE),
+        "SANDBOX_WEBHOOK_TIMEOUT": "2",
+        "FLASHFX_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    log = (workdir / "sandbox.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flashfx.sandbox", "serve", "--port", str(port), "--no-seed"],
+        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+
+    def up() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"the sandbox exited with {process.returncode}:\n{(workdir / 'sandbox.log').read_text()}")
+        try:
+            return httpx.get(url + "_sandbox/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, timeout=60, interval=0.2, what="the sandbox to start")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()
+    # A traceback in the sandbox's log is a bug even when every assertion passed.
+    text = (workdir / "sandbox.log").read_text()
+    assert "Traceback" not in text, text[-5000:]
+
+
+@dataclass
+class Sandbox:
+    url: str
+    http: httpx.Client
+    receiver: WebhookReceiver
+    token: str | None = None
+
+    # --- GraphQL ---
+    def post(self, query: str, variables: dict | None = None, *, token: str | None | bool = True,
+             headers: dict | None = None) -> httpx.Response:
+        """POST a GraphQL request; token=True uses the session's token, None or False sends none."""
+        sent = dict(headers or {})
+        bearer = self.token if token is True else token
+        if bearer:
+            sent["authorization"] = f"Bearer {bearer}"
+        return self.http.post(self.url, json={"query": query, "variables": variables or {}}, headers=sent)
+
+    def gql(self, query: str, variables: dict | None = None, **kwargs: Any) -> dict:
+        """The whole envelope, numbers as Decimals."""
+        response = self.post(query, variables, **kwargs)
+        return loads(response.content)
+
+    def data(self, query: str, variables: dict | None = None, **kwargs: Any) -> dict:
+        """The data of a request that must succeed without errors."""
+        response = self.post(query, variables, **kwargs)
+        assert response.status_code == 200, response.text
+        envelope = loads(response.content)
+        assert "errors" not in envelope, envelope["errors"]
+        return envelope["data"]
+
+    def login(self, email: str = API_EMAIL, password: str = API_PASSWORD) -> dict:
+        reply = self.data(
+            "mutation Login($input: LoginInput!) { login(input: $input) { success code message token } }",
+            {"input": {"email": email, "password": password}},
+            token=None,
+        )
+        return reply["login"]
+
+    # --- Control endpoints ---
+    def control(self, path: str, payload: dict | None = None) -> httpx.Response:
+        if payload is None:
+            return self.http.get(self.url + "_sandbox/" + path)
+        return self.http.post(self.url + "_sandbox/" + path, json=payload)
+
+    def configure(self, **changes: Any) -> dict:
+        response = self.control("config", changes)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def faults(self, **mix: Any) -> dict:
+        response = self.control("faults", mix)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def advance(self, kind: str, entity_id: str, to: str, **details: Any) -> httpx.Response:
+        return self.control(f"{kind}/{entity_id}/advance", {"to": to, **details})
+
+    def receive_deposit(self, amount: str = "1000.00", **fields: Any) -> dict:
+        payload = {"amount": Decimal(amount), "currency": "AUD", "externalReference": "test deposit",
+                   "sender": {"accountName": "Test Payer", "bsb": "062000", "accountNo": "11112222"}}
+        response = self.http.post(self.url + "_sandbox/deposits", content=simplejson.dumps(payload | fields, use_decimal=True),
+                                  headers={"content-type": "application/json"})
+        assert response.status_code == 201, response.text
+        return loads(response.content)
+
+    def fund(self, amount: str = "10000.00") -> dict:
+        """A deposit that has cleared: the way money gets into a FlashFX balance."""
+        deposit = self.receive_deposit(amount)
+        wait_until(lambda: self.deposit_status(deposit["id"]) == "CONFIRMED", what="the funding deposit to clear")
+        return deposit
+
+    def deliveries(self, **query: str) -> list[dict]:
+        response = self.http.get(self.url + "_sandbox/webhooks", params=query)
+        assert response.status_code == 200, response.text
+        return loads(response.content)
+
+    # --- Reading state ---
+    def balance(self, currency: str = "AUD") -> tuple[Decimal, Decimal]:
+        rows = self.data("query B($c: [CurrencyIso3]) { balances(currencies: $c) { currency cleared pending } }",
+                         {"c": [currency]})["balances"]
+        return (rows[0]["cleared"], rows[0]["pending"]) if rows else (Decimal(0), Decimal(0))
+
+    def deposit_status(self, deposit_id: str) -> str:
+        return self.data("query D($id: ID!) { deposit(id: $id) { status } }", {"id": deposit_id})["deposit"]["status"]
+
+    def withdrawal(self, withdrawal_id: str) -> dict:
+        return self.data(
+            "query W($id: ID!) { withdrawal(id: $id) { id status statusMessage rejectCode amount totalFee currency"
+            " clearedAt rejectedAt refundedAt refundAmount refundReason externalId externalReference rail } }",
+            {"id": withdrawal_id},
+        )["withdrawal"]
+
+    def wait_for_status(self, kind: str, entity_id: str, status: str, timeout: float = 15.0) -> dict:
+        query = f"query S($id: ID!) {{ {kind}(id: $id) {{ id status }} }}"
+        return wait_until(
+            lambda: (row := self.data(query, {"id": entity_id})[kind]) and row["status"] == status and row,
+            timeout=timeout, what=f"{kind} {entity_id} to become {status}",
+        )
+
+
+@pytest.fixture
+def sandbox(sandbox_url, webhook_receiver):
+    """An empty sandbox (no data, default settings) with a logged-in token."""
+    with httpx.Client(timeout=httpx.Timeout(10.0)) as http:
+        response = http.post(sandbox_url + "_sandbox/reset", json={})
+        assert response.status_code == 200, response.text
+        webhook_receiver.clear()
+        box = Sandbox(sandbox_url, http, webhook_receiver)
+        box.token = box.login()["token"]
+        yield box
+        http.post(sandbox_url + "_sandbox/faults", json={})  # never leave a fault mix behind
