@@ -91,4 +91,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s sandbox %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("SANDBOX_LOG_LEVEL", "INFO")},
+    # webhooks.py logs each attempt with its outcome; httpx's own line would repeat it.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
