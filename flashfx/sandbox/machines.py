@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import conf, ledger, webhooks
-from .errors import InvalidTransition
+from .errors import BusinessFailure, InvalidTransition
 from .models import Deposit, Payment, ScheduledStep, SubClient, Withdrawal
 
 # --- Withdrawals (§3.3.3) ------------------------------------------------------------------
@@ -303,6 +303,10 @@ def _apply_deposit(
             )
         d.cleared_at = now
     elif to == "REFUNDING" and d.status == "CONFIRMED":  # refundDeposit or FlashConnect rejection
+        if refund_amount is not None and refund_amount > d.amount:
+            raise BusinessFailure(
+                "INVALID_AMOUNT", f"Refund {refund_amount} is more than the deposit's {d.amount}"
+            )
         d.refund_amount = refund_amount or d.amount
         d.refund_reason = refund_reason or "Rejected by client"
         ledger.debit(

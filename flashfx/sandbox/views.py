@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from graphql import GraphQLError, OperationDefinitionNode, execute, parse, validate
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, execute, parse, validate
 from graphql.error import GraphQLSyntaxError
 
 from . import (
@@ -52,7 +52,12 @@ def _error(message: str, code: str) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": code}}
 
 
-def _root_fields(document, operation_name: str | None) -> set[str] | None:
+def _root_fields(document, operation_name: str | None) -> set[str]:
+    """The top-level field names of the operation to run.
+
+    A fragment at the top level, or an operation that cannot be chosen, counts as "<other>", so
+    that only a document made of public fields alone goes without a token.
+    """
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [
         op
@@ -60,8 +65,11 @@ def _root_fields(document, operation_name: str | None) -> set[str] | None:
         if operation_name is None or (op.name and op.name.value == operation_name)
     ]
     if len(chosen) != 1:
-        return None  # validation/execution will explain
-    return {s.name.value for s in chosen[0].selection_set.selections if hasattr(s, "name")}
+        return {"<other>"}
+    return {
+        s.name.value if isinstance(s, FieldNode) else "<other>"
+        for s in chosen[0].selection_set.selections
+    }
 
 
 def graphql_endpoint(request: HttpRequest) -> HttpResponse:
@@ -96,7 +104,7 @@ def graphql_endpoint(request: HttpRequest) -> HttpResponse:
         document = parse(body["query"])
     except GraphQLSyntaxError as exc:
         return _errors(_error(exc.message, "GRAPHQL_PARSE_FAILED"), status=400)
-    root_fields = _root_fields(document, operation_name) or set()
+    root_fields = _root_fields(document, operation_name)
 
     fault, fault_settings = faults.pick(root_fields)
     if fault and (response := faults.early_response(fault, fault_settings)):
@@ -213,20 +221,16 @@ def control_deposit_create(request: HttpRequest, data: dict) -> HttpResponse:
 
 
 ADVANCE = {
-    "deposits": (
-        "deposit",
-        Deposit,
-        transfers.deposit_to_graphql,
-        {"refundAmount": "refund_amount", "refundReason": "refund_reason"},
-    ),
-    "withdrawals": (
-        "withdrawal",
-        Withdrawal,
-        transfers.withdrawal_to_graphql,
-        {"rejectCode": "reject_code", "refundReason": "refund_reason"},
-    ),
-    "payments": ("payment", Payment, transfers.payment_to_graphql, {}),
-    "subclients": ("subclient", SubClient, parties.sub_client_to_graphql, {}),
+    "deposits": (Deposit, transfers.deposit_to_graphql),
+    "withdrawals": (Withdrawal, transfers.withdrawal_to_graphql),
+    "payments": (Payment, transfers.payment_to_graphql),
+    "subclients": (SubClient, parties.sub_client_to_graphql),
+}
+# The details a forced move may carry: (kind, target status) -> {JSON name: keyword}.
+ADVANCE_DETAILS = {
+    ("withdrawals", "CANCELLED"): {"rejectCode": "reject_code"},
+    ("withdrawals", "REFUNDED"): {"refundReason": "refund_reason"},
+    ("deposits", "REFUNDING"): {"refundAmount": "refund_amount", "refundReason": "refund_reason"},
 }
 
 
@@ -234,14 +238,20 @@ ADVANCE = {
 @control
 def control_advance(request: HttpRequest, data: dict, kind: str, entity_id: str) -> HttpResponse:
     """Force one documented transition: {"to": "<STATUS>"} plus the details it may take."""
-    _, model, to_graphql, options = ADVANCE[kind]
-    unknown = sorted(set(data) - {"to", *options})
-    if unknown:
-        raise BadUserInput(
-            unknown[0], f"not an option here; {kind} take {', '.join(['to', *options])}"
+    if kind not in ADVANCE:
+        return _json(
+            {"error": f"no such kind {kind!r}; use one of {', '.join(ADVANCE)}"}, status=404
         )
+    model, to_graphql = ADVANCE[kind]
     if not isinstance(data.get("to"), str):
         raise BadUserInput("to", "is required: the status to move to")
+    options = ADVANCE_DETAILS.get((kind, data["to"]), {})
+    unknown = sorted(set(data) - {"to", *options})
+    if unknown:
+        allowed = ", ".join(options) or "nothing but 'to'"
+        raise BadUserInput(
+            unknown[0], f"is not an option when moving {kind} to {data['to']} (allowed: {allowed})"
+        )
     details = {options[k]: v for k, v in data.items() if k in options}
     if "reject_code" in details and details["reject_code"] not in machines.REJECT_MESSAGES:
         raise BadUserInput("rejectCode", "is not a documented reject code")
