@@ -309,6 +309,7 @@ def _apply_deposit(
             )
         d.refund_amount = refund_amount or d.amount
         d.refund_reason = refund_reason or "Rejected by client"
+        d.refunded_at = now  # §4.6 shows refundedAt on deposit_refunding too; REFUNDED updates it
         ledger.debit(
             d.currency,
             d.refund_amount,
@@ -321,6 +322,7 @@ def _apply_deposit(
     ):  # compliance rejects while reviewing: never cleared, all of it goes back
         ledger.add_pending(d.currency, -d.amount)
         d.refund_amount, d.refund_reason = d.amount, refund_reason or "Rejected by compliance"
+        d.refunded_at = now
     elif to == "CANCELLED":
         ledger.add_pending(d.currency, -d.amount)
     elif to == "REFUNDED":

@@ -6,6 +6,7 @@ import secrets
 from decimal import Decimal
 
 from django.db import models
+from django.utils import timezone
 
 
 def new_object_id() -> str:
@@ -19,12 +20,23 @@ def money_field(**kwargs) -> models.DecimalField:
 
 class ObjectIdModel(models.Model):
     id = models.CharField(max_length=24, primary_key=True, default=new_object_id, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         abstract = True
         ordering = ["-created_at", "-id"]  # newest first (API.md §5.11)
+
+
+class StatefulModel(ObjectIdModel):
+    """What the state machines move (machines.py): a status and the automatic steps still to come."""
+
+    status = models.CharField(max_length=24)
+    # Remaining automatic steps, e.g. ["PENDING", "CONFIRMED"]; cleared by a forced transition.
+    plan = models.JSONField(default=list)
+
+    class Meta(ObjectIdModel.Meta):
+        abstract = True
 
 
 class ApiUser(ObjectIdModel):
@@ -87,9 +99,8 @@ class Recipient(ObjectIdModel):
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
 
 
-class SubClient(ObjectIdModel):
+class SubClient(StatefulModel):
     data = models.JSONField()  # the CreateSubClientInput fields as given
-    status = models.CharField(max_length=16)
     client_type = models.CharField(max_length=16)
     full_name = models.CharField(max_length=300)
     bsb = models.CharField(max_length=6)
@@ -97,18 +108,15 @@ class SubClient(ObjectIdModel):
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
 
 
-class Transfer(ObjectIdModel):
-    """What deposits, withdrawals and payments share: a status moved by the state machines."""
+class Transfer(StatefulModel):
+    """What deposits, withdrawals and payments share."""
 
-    status = models.CharField(max_length=24)
     status_message = models.CharField(max_length=300, blank=True)
     sub_client = models.ForeignKey(SubClient, null=True, blank=True, on_delete=models.PROTECT)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
     external_reference = models.CharField(max_length=300, blank=True)
-    # Remaining automatic steps, e.g. ["PENDING", "CONFIRMED"]; cleared by a forced transition.
-    plan = models.JSONField(default=list)
 
-    class Meta(ObjectIdModel.Meta):
+    class Meta(StatefulModel.Meta):
         abstract = True
 
 

@@ -34,14 +34,11 @@ def display_name(data: dict) -> str:
 
 def _filter(queryset, filters: dict, fields: dict[str, str], *, json_field: str = "data"):
     """Exact-match filters on the stored input; min/maxCreatedAt inclusive (decision §5.12)."""
+    queryset = validation.created_between(queryset, filters)
     for name, value in filters.items():
-        if value is None:
+        if value is None or name in ("minCreatedAt", "maxCreatedAt"):
             continue
-        if name == "minCreatedAt":
-            queryset = queryset.filter(created_at__gte=validation.timestamp(f"input.{name}", value))
-        elif name == "maxCreatedAt":
-            queryset = queryset.filter(created_at__lte=validation.timestamp(f"input.{name}", value))
-        elif name in fields:
+        if name in fields:
             queryset = queryset.filter(**{fields[name]: value})
         else:
             queryset = queryset.filter(**{f"{json_field}__{name}": value})
@@ -68,13 +65,17 @@ def sender_create(data: dict) -> Sender:
 
 
 def sender_update(sender_id: Any, data: dict) -> Sender:
+    """Only the fields given change; the merged sender must still be valid."""
     validation.object_id("id", sender_id)
-    data = validation.sender("input", data)
+    validation.strings("input", data)
     with transaction.atomic():
         sender = Sender.objects.filter(pk=sender_id).first()
         if sender is None:
             raise BusinessFailure("NOT_FOUND", f"Sender {sender_id} not found")
-        merged = {**sender.data, **{k: v for k, v in data.items() if v is not None}}
+        stored = {k: v for k, v in sender.data.items() if k != "nickName"}
+        merged = validation.sender(
+            "input", {**stored, **{k: v for k, v in data.items() if v is not None}}
+        )
         sender.data = {**merged, "nickName": nick_name(merged)}
         sender.external_id = merged.get("externalId") or ""
         sender.save()
@@ -106,6 +107,8 @@ def recipient_data(field: str, data: dict) -> dict[str, Any]:
         country = "AU"
     if country is None and data.get("iban"):
         country = data["iban"][:2]
+    if country is None and data.get("bic"):
+        country = data["bic"][4:6]  # a BIC's 5th and 6th letters are its country
     return {
         **data,
         "nickName": data.get("nickName") or nick_name(data),

@@ -89,15 +89,7 @@ def _list(queryset, filters: dict, *, status_field: str = "status") -> list:
         queryset = queryset.filter(external_id=filters["externalId"])
     if filters.get("toCurrencies"):
         queryset = queryset.filter(to_currency__in=filters["toCurrencies"])
-    if filters.get("minCreatedAt"):
-        queryset = queryset.filter(
-            created_at__gte=validation.timestamp("input.minCreatedAt", filters["minCreatedAt"])
-        )
-    if filters.get("maxCreatedAt"):
-        queryset = queryset.filter(
-            created_at__lte=validation.timestamp("input.maxCreatedAt", filters["maxCreatedAt"])
-        )
-    return list(queryset.select_related("sub_client"))
+    return list(validation.created_between(queryset, filters).select_related("sub_client"))
 
 
 def _get(model, entity_id: Any):
@@ -422,14 +414,15 @@ def quote_create(data: dict) -> Quote:
         raise BadUserInput("input.toCurrency", "must differ from fromCurrency")
     mid = mid_rate(data["fromCurrency"], data["toCurrency"])
     tradeable = bool(data.get("tradeable") or data.get("tradable"))
+    now = timezone.now()
     quote = Quote(
         symbol=f"{data['fromCurrency']}{data['toCurrency']}",
         bid=(mid * (1 - QUOTE_SPREAD)).quantize(Decimal("0.00000001")),
         ask=(mid * (1 + QUOTE_SPREAD)).quantize(Decimal("0.00000001")),
         applicability=data.get("applicability") or "",
-        expire_at=timezone.now() + QUOTE_TTL,
+        created_at=now,
+        expire_at=now + QUOTE_TTL,
     )
-    quote.created_at = timezone.now()
     if tradeable:
         quote.save()
     return quote

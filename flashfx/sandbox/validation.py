@@ -6,7 +6,7 @@ Everything is checked before anything is written, so a refused request stores no
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -130,6 +130,22 @@ def timestamp(field: str, value: str | None) -> datetime | None:
         return wire.parse_timestamp(value)
     except ValueError:
         raise BadUserInput(field, "must be an ISO-8601 timestamp with offset") from None
+
+
+def created_between(queryset, filters: dict):
+    """minCreatedAt / maxCreatedAt, both inclusive (decision §5.12).
+
+    The wire shows milliseconds while the database keeps microseconds, so "at or before the
+    createdAt a client was shown" means before the end of that millisecond.
+    """
+    if filters.get("minCreatedAt") is not None:
+        queryset = queryset.filter(
+            created_at__gte=timestamp("input.minCreatedAt", filters["minCreatedAt"])
+        )
+    if filters.get("maxCreatedAt") is not None:
+        latest = timestamp("input.maxCreatedAt", filters["maxCreatedAt"])
+        queryset = queryset.filter(created_at__lt=latest + timedelta(milliseconds=1))
+    return queryset
 
 
 def amount(field: str, value: Any, *, is_required: bool = True) -> Decimal | None:

@@ -38,7 +38,9 @@ def loads(raw: bytes | str) -> Any:
     return json.loads(raw, parse_float=Decimal)
 
 
-def wait_until(check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
+def wait_until(
+    check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = ""
+) -> Any:
     """Poll until check() returns something truthy; fail with what was last seen."""
     deadline = time.monotonic() + timeout
     while True:
@@ -92,10 +94,15 @@ class WebhookReceiver:
     def events_for(self, entity_id: str) -> list[str]:
         return [r.json["event"] for r in self.for_entity(entity_id)]
 
-    def wait_for_events(self, entity_id: str, events: list[str], timeout: float = 15.0) -> list[Received]:
+    def wait_for_events(
+        self, entity_id: str, events: list[str], timeout: float = 15.0
+    ) -> list[Received]:
         """Wait until exactly these events (in this order) arrived for the entity."""
-        wait_until(lambda: len(self.for_entity(entity_id)) >= len(events), timeout=timeout,
-                   what=f"events {events} for {entity_id}, got {self.events_for(entity_id)}")
+        wait_until(
+            lambda: len(self.for_entity(entity_id)) >= len(events),
+            timeout=timeout,
+            what=f"events {events} for {entity_id}, got {self.events_for(entity_id)}",
+        )
         time.sleep(0.2)  # and nothing more shortly after
         assert self.events_for(entity_id) == events
         return self.for_entity(entity_id)
@@ -160,13 +167,18 @@ def sandbox_url(tmp_path_factory, webhook_receiver):
     log = (workdir / "sandbox.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "flashfx.sandbox", "serve", "--port", str(port), "--no-seed"],
-        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/"
 
     def up() -> bool:
         if process.poll() is not None:
-            pytest.fail(f"the sandbox exited with {process.returncode}:\n{(workdir / 'sandbox.log').read_text()}")
+            pytest.fail(
+                f"the sandbox exited with {process.returncode}:\n{(workdir / 'sandbox.log').read_text()}"
+            )
         try:
             return httpx.get(url + "_sandbox/health", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -190,14 +202,22 @@ class Sandbox:
     token: str | None = None
 
     # --- GraphQL ---
-    def post(self, query: str, variables: dict | None = None, *, token: str | None | bool = True,
-             headers: dict | None = None) -> httpx.Response:
+    def post(
+        self,
+        query: str,
+        variables: dict | None = None,
+        *,
+        token: str | None | bool = True,
+        headers: dict | None = None,
+    ) -> httpx.Response:
         """POST a GraphQL request; token=True uses the session's token, None or False sends none."""
         sent = dict(headers or {})
         bearer = self.token if token is True else token
         if bearer:
             sent["authorization"] = f"Bearer {bearer}"
-        return self.http.post(self.url, json={"query": query, "variables": variables or {}}, headers=sent)
+        return self.http.post(
+            self.url, json={"query": query, "variables": variables or {}}, headers=sent
+        )
 
     def gql(self, query: str, variables: dict | None = None, **kwargs: Any) -> dict:
         """The whole envelope, numbers as Decimals."""
@@ -240,17 +260,27 @@ class Sandbox:
         return self.control(f"{kind}/{entity_id}/advance", {"to": to, **details})
 
     def receive_deposit(self, amount: str = "1000.00", **fields: Any) -> dict:
-        payload = {"amount": Decimal(amount), "currency": "AUD", "externalReference": "test deposit",
-                   "sender": {"accountName": "Test Payer", "bsb": "062000", "accountNo": "11112222"}}
-        response = self.http.post(self.url + "_sandbox/deposits", content=simplejson.dumps(payload | fields, use_decimal=True),
-                                  headers={"content-type": "application/json"})
+        payload = {
+            "amount": Decimal(amount),
+            "currency": "AUD",
+            "externalReference": "test deposit",
+            "sender": {"accountName": "Test Payer", "bsb": "062000", "accountNo": "11112222"},
+        }
+        response = self.http.post(
+            self.url + "_sandbox/deposits",
+            content=simplejson.dumps(payload | fields, use_decimal=True),
+            headers={"content-type": "application/json"},
+        )
         assert response.status_code == 201, response.text
         return loads(response.content)
 
     def fund(self, amount: str = "10000.00") -> dict:
         """A deposit that has cleared: the way money gets into a FlashFX balance."""
         deposit = self.receive_deposit(amount)
-        wait_until(lambda: self.deposit_status(deposit["id"]) == "CONFIRMED", what="the funding deposit to clear")
+        wait_until(
+            lambda: self.deposit_status(deposit["id"]) == "CONFIRMED",
+            what="the funding deposit to clear",
+        )
         return deposit
 
     def deliveries(self, **query: str) -> list[dict]:
@@ -260,12 +290,16 @@ class Sandbox:
 
     # --- Reading state ---
     def balance(self, currency: str = "AUD") -> tuple[Decimal, Decimal]:
-        rows = self.data("query B($c: [CurrencyIso3]) { balances(currencies: $c) { currency cleared pending } }",
-                         {"c": [currency]})["balances"]
+        rows = self.data(
+            "query B($c: [CurrencyIso3]) { balances(currencies: $c) { currency cleared pending } }",
+            {"c": [currency]},
+        )["balances"]
         return (rows[0]["cleared"], rows[0]["pending"]) if rows else (Decimal(0), Decimal(0))
 
     def deposit_status(self, deposit_id: str) -> str:
-        return self.data("query D($id: ID!) { deposit(id: $id) { status } }", {"id": deposit_id})["deposit"]["status"]
+        return self.data("query D($id: ID!) { deposit(id: $id) { status } }", {"id": deposit_id})[
+            "deposit"
+        ]["status"]
 
     def withdrawal(self, withdrawal_id: str) -> dict:
         return self.data(
@@ -274,11 +308,18 @@ class Sandbox:
             {"id": withdrawal_id},
         )["withdrawal"]
 
-    def wait_for_status(self, kind: str, entity_id: str, status: str, timeout: float = 15.0) -> dict:
+    def wait_for_status(
+        self, kind: str, entity_id: str, status: str, timeout: float = 15.0
+    ) -> dict:
         query = f"query S($id: ID!) {{ {kind}(id: $id) {{ id status }} }}"
         return wait_until(
-            lambda: (row := self.data(query, {"id": entity_id})[kind]) and row["status"] == status and row,
-            timeout=timeout, what=f"{kind} {entity_id} to become {status}",
+            lambda: (
+                (row := self.data(query, {"id": entity_id})[kind])
+                and row["status"] == status
+                and row
+            ),
+            timeout=timeout,
+            what=f"{kind} {entity_id} to become {status}",
         )
 
 
