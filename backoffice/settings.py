@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,6 +70,18 @@ def env_float(name: str, *, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
 
 
+def env_datetime(name: str, *, default: str) -> datetime:
+    """An ISO-8601 time with its offset (or Z), as an aware datetime."""
+    raw = env_str(name, default=default)
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an ISO-8601 time, not {raw!r}") from None
+    if value.tzinfo is None:
+        raise ImproperlyConfigured(f"{name} needs a UTC offset or Z: {raw!r}")
+    return value
+
+
 def env_list(name: str, *, default: str | None = None, dev_default: str | None = None) -> list[str]:
     """Comma-separated values; blanks are dropped."""
     raw = env_str(name, default=default, dev_default=dev_default)
@@ -90,6 +104,16 @@ FLASHFX_WEBHOOK_SECRET = env_str("FLASHFX_WEBHOOK_SECRET", dev_default="sandbox-
 FLASHFX_WEBHOOK_SECRET_PREVIOUS = env_str("FLASHFX_WEBHOOK_SECRET_PREVIOUS", default="")
 FLASHFX_CONNECT_TIMEOUT = env_float("FLASHFX_CONNECT_TIMEOUT", default=5.0)
 FLASHFX_READ_TIMEOUT = env_float("FLASHFX_READ_TIMEOUT", default=30.0)
+
+# Sync and reconciliation (payments/services/sync.py, reconcile.py).
+FLASHFX_SYNC_EPOCH = env_datetime(
+    "FLASHFX_SYNC_EPOCH", default="2018-01-01T00:00:00Z"
+)  # first backfill
+FLASHFX_SYNC_WINDOW_MAX_ROWS = env_int("FLASHFX_SYNC_WINDOW_MAX_ROWS", default=1000)  # then split
+FLASHFX_SYNC_OVERLAP_SECONDS = env_int("FLASHFX_SYNC_OVERLAP_SECONDS", default=300)
+FLASHFX_SYNC_OPEN_LOOKBACK_DAYS = env_int("FLASHFX_SYNC_OPEN_LOOKBACK_DAYS", default=45)
+FLASHFX_SYNC_INTERVAL_SECONDS = env_int("FLASHFX_SYNC_INTERVAL_SECONDS", default=300)
+FLASHFX_RECONCILE_DAYS = env_int("FLASHFX_RECONCILE_DAYS", default=7)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -150,6 +174,9 @@ else:
                 ),
                 "transaction_mode": "IMMEDIATE",
             },
+            # A file, not Django's shared-cache in-memory default, so that tests with threads
+            # see the same locking (busy_timeout, WAL) as the real embedded database.
+            "TEST": {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")},  # one per run
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -183,7 +210,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # with late acks, don't hold tasks anothe
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "flashfx-sync": {
+        "task": "payments.tasks.sync_flashfx",
+        "schedule": float(FLASHFX_SYNC_INTERVAL_SECONDS),
+    },
+    "flashfx-reconcile-nightly": {
+        "task": "payments.tasks.reconcile_flashfx",
+        "schedule": crontab(hour=3, minute=15),  # after FlashFX's day has settled (UTC)
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 AUTH_PASSWORD_VALIDATORS = [

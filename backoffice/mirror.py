@@ -1,0 +1,211 @@
+"""Local mirrors of FlashFX entities, and the one rule for applying what FlashFX tells us.
+
+Sync, webhooks and the replies to our own mutations all bring "the provider's version of an
+entity, as observed at some time". Whatever the source, it goes through `apply_remote` (one
+entity) or `apply_remote_many` (a sync window), which share `decide`:
+
+- newer never loses to older: a version observed before the one we hold is stale, and may only
+  fill fields we have never had (e.g. a late webhook's clearedAt);
+- a status never moves backwards along the documented state machine, except on the documented
+  backward edges (e.g. a withdrawal's FAILED -> PENDING); a refused move is flagged, not applied;
+- an unknown status or code is stored as received and flagged, never dropped;
+- nothing changed, nothing written: `updated_at` moves only when a field did.
+
+Each entity is serialised by a row lock (SELECT ... FOR UPDATE; on SQLite the IMMEDIATE
+transaction already serialises writers), and a concurrent first insert is absorbed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Mirror(models.Model):
+    """What every mirror has; concrete models add the entity's documented fields as columns."""
+
+    flashfx_id = models.CharField("FlashFX id", max_length=24, blank=True, default="")
+    external_id = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    raw = models.JSONField("last raw payload", default=dict, blank=True)
+    remote_changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the provider's version we hold was observed or sent."
+    )
+    anomaly = models.CharField(
+        max_length=300, blank=True, help_text="Unknown status or code, or a refused backward move."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    # Set by concrete models: the status order, and the fields a stale version may still fill.
+    STATUS_ORDER: StatusOrder | None = None
+    FILL_ONCE: frozenset[str] = frozenset()
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flashfx_id"],
+                condition=~Q(flashfx_id=""),
+                name="%(app_label)s_%(class)s_flashfx_id_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.flashfx_id or self.pk}"
+
+
+@dataclass(frozen=True)
+class StatusOrder:
+    """A documented state machine reduced to what ordering needs: ranks and backward edges."""
+
+    ranks: dict[str, int]
+    backward_edges: frozenset[tuple[str, str]] = frozenset()
+
+    def is_known(self, status: str) -> bool:
+        return status in self.ranks
+
+    def may_move(self, old: str, new: str) -> bool:
+        if old == new or not self.is_known(old) or not self.is_known(new):
+            return True  # an unknown status cannot be judged; it is flagged instead
+        return self.ranks[new] > self.ranks[old] or (old, new) in self.backward_edges
+
+
+class Outcome(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"  # older than what we hold; at most filled empty fields
+    REFUSED = "refused"  # a backward move; flagged on the row
+
+
+@dataclass
+class Applied:
+    obj: Mirror
+    outcome: Outcome
+    changed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Remote:
+    """The provider's version of one entity: its id, its fields as column values, when seen."""
+
+    flashfx_id: str
+    fields: dict[str, Any]
+    observed_at: datetime
+    status: str | None = None
+    unknown: tuple[str, ...] = ()  # e.g. ("status FOO", "rejectCode BAR") to flag
+
+
+def decide(
+    obj: Mirror, remote: Remote, *, authoritative: bool = False
+) -> tuple[Outcome, dict[str, Any]]:
+    """What applying `remote` to the row `obj` changes. Pure: writes nothing.
+
+    `authoritative` (reconciliation) takes the remote version as the truth, whatever its order.
+    """
+    differs = {k: v for k, v in remote.fields.items() if getattr(obj, k) != v}
+    order = obj.STATUS_ORDER
+    old_status = getattr(obj, "flashfx_status", None)
+    if not authoritative and obj.remote_changed_at and remote.observed_at < obj.remote_changed_at:
+        filled = {
+            k: v for k, v in differs.items() if k in obj.FILL_ONCE and getattr(obj, k) in (None, "")
+        }
+        return (Outcome.STALE, filled)
+    if (
+        not authoritative
+        and order is not None
+        and remote.status is not None
+        and old_status
+        and not order.may_move(old_status, remote.status)
+    ):
+        return (Outcome.REFUSED, {"anomaly": f"refused move {old_status} -> {remote.status}"[:300]})
+    if remote.unknown:
+        differs["anomaly"] = "unknown " + ", ".join(remote.unknown)
+    elif obj.anomaly:
+        differs["anomaly"] = ""  # a later, clean version clears an earlier flag
+    if not differs:
+        return (Outcome.UNCHANGED, {})
+    return (Outcome.UPDATED, differs)
+
+
+def _changes_for_write(
+    obj: Mirror, outcome: Outcome, changes: dict[str, Any], remote: Remote
+) -> dict[str, Any]:
+    if not changes:
+        return {}
+    now = timezone.now()
+    if outcome is Outcome.UPDATED:
+        return {**changes, "remote_changed_at": remote.observed_at, "updated_at": now}
+    return {**changes, "updated_at": now}  # STALE fill-ins and REFUSED flags keep the newer time
+
+
+def _new_row(model: type[Mirror], remote: Remote) -> Mirror:
+    anomaly = ("unknown " + ", ".join(remote.unknown)) if remote.unknown else ""
+    return model(
+        flashfx_id=remote.flashfx_id,
+        remote_changed_at=remote.observed_at,
+        anomaly=anomaly,
+        **remote.fields,
+    )
+
+
+def apply_remote(model: type[Mirror], remote: Remote, *, authoritative: bool = False) -> Applied:
+    """Apply one provider version to its mirror row, creating it if needed."""
+    with transaction.atomic():
+        obj = model.objects.select_for_update().filter(flashfx_id=remote.flashfx_id).first()
+        if obj is None:
+            try:
+                with transaction.atomic():  # a savepoint, so a lost insert race leaves us usable
+                    obj = _new_row(model, remote)
+                    obj.save(force_insert=True)
+                return Applied(obj, Outcome.CREATED, list(remote.fields))
+            except IntegrityError:
+                obj = model.objects.select_for_update().get(flashfx_id=remote.flashfx_id)
+        outcome, changes = decide(obj, remote, authoritative=authoritative)
+        write = _changes_for_write(obj, outcome, changes, remote)
+        if write:
+            for name, value in write.items():
+                setattr(obj, name, value)
+            obj.save(update_fields=list(write))
+        return Applied(obj, outcome, [k for k in changes if k != "anomaly"] if changes else [])
+
+
+def apply_remote_many(model: type[Mirror], remotes: Iterable[Remote]) -> dict[Outcome, int]:
+    """The same rule for a batch (a sync window): one lock query, bulk inserts and updates."""
+    by_id = {r.flashfx_id: r for r in remotes}  # one version per id; a list holds no duplicates
+    counts = dict.fromkeys(Outcome, 0)
+    if not by_id:
+        return counts
+    with transaction.atomic():
+        existing = {
+            o.flashfx_id: o
+            for o in model.objects.select_for_update().filter(flashfx_id__in=list(by_id))
+        }
+        new_rows = [_new_row(model, r) for fid, r in by_id.items() if fid not in existing]
+        dirty: list[Mirror] = []
+        dirty_fields: set[str] = set()
+        for flashfx_id, obj in existing.items():
+            remote = by_id[flashfx_id]
+            outcome, changes = decide(obj, remote)
+            counts[outcome] += 1
+            write = _changes_for_write(obj, outcome, changes, remote)
+            if write:
+                for name, value in write.items():
+                    setattr(obj, name, value)
+                dirty.append(obj)
+                dirty_fields.update(write)
+        if new_rows:
+            # A row created meanwhile by a webhook makes this fail as a whole; the caller
+            # retries the window, which then sees it as existing.
+            model.objects.bulk_create(new_rows, batch_size=500)
+            counts[Outcome.CREATED] += len(new_rows)
+        if dirty:
+            model.objects.bulk_update(dirty, sorted(dirty_fields), batch_size=500)
+    return counts

@@ -1,0 +1,3 @@
+"""Services of the payments app: mirrors, sync and reconciliation."""
+
+from __future__ import annotations

@@ -1,0 +1,213 @@
+"""Keep the mirrors true by asking FlashFX, whatever webhooks did or did not arrive.
+
+FlashFX gives up on a webhook after three retries (API.md §4.2), so sync is what guarantees
+that the mirror converges. Its list queries have no pagination (§2.5): we walk time windows
+by creation time (minCreatedAt/maxCreatedAt), and split a window in two whenever it returns
+`FLASHFX_SYNC_WINDOW_MAX_ROWS` rows or more, so no single answer (nor our memory) grows with
+the size of the account. Every row goes through the same apply rule as webhooks, in bulk.
+
+Incremental sync = the windows since the last successful run (less an overlap), plus one look
+at everything still in a non-final status (a deposit clearing, a payout failing days after it
+was CONFIRMED), since status changes do not change createdAt. Running it twice changes nothing
+the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.utils import timezone
+from flashfx.client import FlashFXClient
+
+from backoffice.mirror import Outcome
+from parties.models import Recipient, Sender, SubClient
+from parties.services import parties_apply_remote_many
+
+from ..models import Deposit, Payment, SyncRun, Withdrawal
+from .mirror import transfers_apply_remote_many
+
+log = logging.getLogger(__name__)
+
+ONE_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class EntitySync:
+    name: str
+    model: type
+    fetch: Callable[[FlashFXClient, dict], list]
+    apply_many: Callable[[type, list, datetime], dict[Outcome, int]]
+    open_statuses: tuple[str, ...] = ()  # re-read on every incremental sync
+
+
+# In dependency order: transfers point at sub-clients.
+ENTITIES = {
+    e.name: e
+    for e in (
+        EntitySync(
+            "subclients",
+            SubClient,
+            lambda c, f: c.sub_clients(**f),
+            parties_apply_remote_many,
+            ("INITIATED", "UNAPPROVED"),
+        ),
+        EntitySync("senders", Sender, lambda c, f: c.senders(**f), parties_apply_remote_many),
+        EntitySync(
+            "recipients", Recipient, lambda c, f: c.recipients(**f), parties_apply_remote_many
+        ),
+        EntitySync(
+            "deposits",
+            Deposit,
+            lambda c, f: c.deposits(**f),
+            transfers_apply_remote_many,
+            ("INITIALISED", "REVIEWING", "REFUNDING"),
+        ),
+        # CONFIRMED is not final: the bank may return the money days later (§3.3.3).
+        EntitySync(
+            "withdrawals",
+            Withdrawal,
+            lambda c, f: c.withdrawals(**f),
+            transfers_apply_remote_many,
+            ("INITIALISED", "REVIEWING", "PENDING", "CONFIRMED", "FAILED"),
+        ),
+        EntitySync(
+            "payments",
+            Payment,
+            lambda c, f: c.payments(**f),
+            transfers_apply_remote_many,
+            ("OPEN",),
+        ),
+    )
+}
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SyncError(Exception):
+    pass
+
+
+def sync_entity(
+    *, client: FlashFXClient, entity: str, since: datetime | None = None, full: bool = False
+) -> SyncRun:
+    """One entity: the given window (or everything with `full`), else incremental since the last run."""
+    spec = ENTITIES[entity]
+    until = timezone.now()
+    mode = "full" if full or since is not None else "incremental"
+    if mode == "incremental":
+        since = _last_until(entity)
+        if since is None:
+            mode = "full"
+    if since is None:
+        since = settings.FLASHFX_SYNC_EPOCH
+    run = SyncRun.objects.create(entity=entity, mode=mode, since=since, until=until)
+    try:
+        _walk(client, spec, run, since, until)
+        if mode == "incremental" and spec.open_statuses:
+            lookback = until - timedelta(days=settings.FLASHFX_SYNC_OPEN_LOOKBACK_DAYS)
+            observed_at = timezone.now()
+            rows = spec.fetch(
+                client, {"statuses": list(spec.open_statuses), "minCreatedAt": iso(lookback)}
+            )
+            _count(run, spec.apply_many(spec.model, rows, observed_at), len(rows))
+    except Exception as exc:
+        run.status, run.error, run.finished_at = (
+            SyncRun.Status.FAILED,
+            f"{type(exc).__name__}: {exc}",
+            timezone.now(),
+        )
+        run.save()
+        log.exception("sync of %s failed", entity)
+        raise
+    run.status, run.finished_at = SyncRun.Status.SUCCEEDED, timezone.now()
+    run.save()
+    log.info(
+        "sync %s %s: %d windows, %d fetched, %d created, %d updated, %d unchanged, %d stale, %d refused",
+        entity,
+        mode,
+        run.windows,
+        run.fetched,
+        run.created,
+        run.updated,
+        run.unchanged,
+        run.stale,
+        run.refused,
+    )
+    return run
+
+
+def sync_all(
+    *,
+    client: FlashFXClient,
+    entities: list[str] | None = None,
+    since: datetime | None = None,
+    full: bool = False,
+) -> list[SyncRun]:
+    return [
+        sync_entity(client=client, entity=name, since=since, full=full)
+        for name in entities or list(ENTITIES)
+    ]
+
+
+def _last_until(entity: str) -> datetime | None:
+    last = (
+        SyncRun.objects.filter(entity=entity, status=SyncRun.Status.SUCCEEDED)
+        .order_by("-until")
+        .values_list("until", flat=True)
+        .first()
+    )
+    if last is None:
+        return None
+    # Overlap, for rows committed at FlashFX with a createdAt just before our last look.
+    return last - timedelta(seconds=settings.FLASHFX_SYNC_OVERLAP_SECONDS)
+
+
+def _walk(
+    client: FlashFXClient, spec: EntitySync, run: SyncRun, since: datetime, until: datetime
+) -> None:
+    """Windows over [since, until], oldest first, halving any window that comes back too full."""
+    max_rows = settings.FLASHFX_SYNC_WINDOW_MAX_ROWS
+    pending = [(since, until)]
+    while pending:
+        start, end = pending.pop()
+        observed_at = timezone.now()  # before the read: a version is at least this fresh
+        rows = spec.fetch(client, {"minCreatedAt": iso(start), "maxCreatedAt": iso(end)})
+        run.windows += 1
+        if len(rows) >= max_rows and end - start > 2 * ONE_MS:
+            middle = start + (end - start) / 2
+            pending += [(middle + ONE_MS, end), (start, middle)]  # popped oldest half first
+            continue
+        if len(rows) >= max_rows:
+            log.warning(
+                "sync %s: %d rows share one millisecond at %s; applied them all",
+                spec.name,
+                len(rows),
+                start,
+            )
+        _apply_window(spec, rows, observed_at, run)
+
+
+def _apply_window(spec: EntitySync, rows: list, observed_at: datetime, run: SyncRun) -> None:
+    try:
+        counts = spec.apply_many(spec.model, rows, observed_at)
+    except IntegrityError:
+        # A webhook created one of these rows between our lock and our insert: go again,
+        # now it is an existing row like the others.
+        counts = spec.apply_many(spec.model, rows, observed_at)
+    _count(run, counts, len(rows))
+
+
+def _count(run: SyncRun, counts: dict[Outcome, int], fetched: int) -> None:
+    run.fetched += fetched
+    run.created += counts[Outcome.CREATED]
+    run.updated += counts[Outcome.UPDATED]
+    run.unchanged += counts[Outcome.UNCHANGED]
+    run.stale += counts[Outcome.STALE]
+    run.refused += counts[Outcome.REFUSED]

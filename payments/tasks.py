@@ -1,0 +1,39 @@
+"""Celery tasks: thin, safe to run twice; the work is in payments.services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from backoffice.flashfx import flashfx_client
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from flashfx.errors import FlashFXUnavailable
+
+from .services import reconcile, sync
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def sync_flashfx(self, entities: list[str] | None = None) -> dict[str, int]:
+    """Incremental sync of every mirror (beat, every FLASHFX_SYNC_INTERVAL_SECONDS)."""
+    try:
+        runs = sync.sync_all(client=flashfx_client(), entities=entities)
+    except FlashFXUnavailable as exc:
+        raise self.retry(
+            exc=exc, countdown=exc.retry_after or 30 * 2**self.request.retries
+        ) from exc
+    return {run.entity: run.created + run.updated for run in runs}
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def reconcile_flashfx(self, days: int | None = None) -> int:
+    """Nightly drift report over the last FLASHFX_RECONCILE_DAYS days, with the balance proof."""
+    since = timezone.now() - timedelta(days=days or settings.FLASHFX_RECONCILE_DAYS)
+    try:
+        report = reconcile.reconcile(client=flashfx_client(), since=since)
+    except FlashFXUnavailable as exc:
+        raise self.retry(
+            exc=exc, countdown=exc.retry_after or 60 * 2**self.request.retries
+        ) from exc
+    return report.pk
