@@ -14,7 +14,17 @@ from django.utils import timezone
 
 from . import conf, ledger, machines, parties, validation, wire
 from .errors import BadUserInput, BusinessFailure
-from .models import Deposit, IdempotencyRecord, Payment, Quote, Recipient, Sender, Withdrawal
+from .models import (
+    Balance,
+    Deposit,
+    IdempotencyRecord,
+    LedgerEntry,
+    Payment,
+    Quote,
+    Recipient,
+    Sender,
+    Withdrawal,
+)
 
 IDEMPOTENCY_TTL = timedelta(hours=24)  # decision §5.13
 QUOTE_TTL = timedelta(seconds=120)  # decision §5.26
@@ -251,6 +261,69 @@ def deposit_receive(data: dict) -> Deposit:
         ledger.add_pending(currency, amount)
         machines.start(deposit, ["REVIEWING"] if data.get("review") else ["CONFIRMED"])
     return deposit
+
+
+def deposits_import(data: dict) -> dict[str, Any]:
+    """History for benchmarks and sync tests: `count` CONFIRMED deposits whose createdAt are
+    spread evenly over [createdFrom, createdTo], written in bulk, with their ledger lines and
+    balance, and no webhooks (they happened before anyone listened).
+    """
+    count = data.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 200_000:
+        raise BadUserInput("count", "must be a whole number from 1 to 200000")
+    amount = validation.amount("amount", data.get("amount", "10.00"))
+    start = validation.timestamp("createdFrom", data.get("createdFrom"))
+    end = validation.timestamp("createdTo", data.get("createdTo"))
+    if start is None or end is None or end < start:
+        raise BadUserInput("createdTo", "createdFrom and createdTo are required, createdFrom first")
+    step = (end - start) / max(count - 1, 1)
+    with transaction.atomic():
+        balance = Balance.objects.select_for_update().get_or_create(currency="AUD")[0]
+        deposits, lines = [], []
+        for n in range(count):
+            created_at = start + step * n
+            deposit = Deposit(
+                status="CONFIRMED",
+                status_message=machines.DEPOSIT_MESSAGES["CONFIRMED"],
+                amount=amount,
+                currency="AUD",
+                total_fee=Decimal("0.00"),
+                external_id=f"PR.{n:x}",
+                external_reference=f"Imported {n}",
+                created_at=created_at,
+                cleared_at=created_at,
+                sender={
+                    "accountName": "History Payer",
+                    "bankName": "Sandbox Bank",
+                    "bankCountry": "AU",
+                    "bsb": "062000",
+                    "accountNo": "11112222",
+                },
+                recipient={
+                    "accountName": "Sandbox Client Pty Ltd",
+                    "bsb": parties.VAN_BSB,
+                    "accountNo": "1000000",
+                },
+                rail="NPP",
+                rail_service="NPP",
+            )
+            balance.cleared += amount
+            deposits.append(deposit)
+            lines.append(
+                LedgerEntry(
+                    currency="AUD",
+                    kind="DEPOSIT",
+                    description=deposit.external_reference,
+                    transaction_id=deposit.id,
+                    credit=amount,
+                    balance_after=balance.cleared,
+                    created_at=created_at,
+                )
+            )
+        Deposit.objects.bulk_create(deposits, batch_size=1000)
+        LedgerEntry.objects.bulk_create(lines, batch_size=1000)
+        balance.save(update_fields=["cleared"])
+    return {"created": count, "cleared": balance.cleared}
 
 
 def deposit_refund(deposit_id: Any, data: dict | None) -> Deposit:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("_sandbox/config", views.control_config),
     path("_sandbox/faults", views.control_faults),
     path("_sandbox/deposits", views.control_deposit_create),
+    path("_sandbox/deposits/import", views.control_deposit_import),
     path("_sandbox/<str:kind>/<str:entity_id>/advance", views.control_advance),
     path("_sandbox/webhooks", views.control_webhook_list),
     path("_sandbox/webhooks/test", views.control_webhook_test),

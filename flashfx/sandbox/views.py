@@ -220,6 +220,12 @@ def control_deposit_create(request: HttpRequest, data: dict) -> HttpResponse:
     return _json(transfers.deposit_to_graphql(transfers.deposit_receive(data)), status=201)
 
 
+@require_POST
+@control
+def control_deposit_import(request: HttpRequest, data: dict) -> HttpResponse:
+    return _json(transfers.deposits_import(data), status=201)
+
+
 ADVANCE = {
     "deposits": (Deposit, transfers.deposit_to_graphql),
     "withdrawals": (Withdrawal, transfers.withdrawal_to_graphql),
