@@ -8,13 +8,11 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import pytest
+from sandbox_payloads import API_EMAIL, API_PASSWORD, loads
 
-API_EMAIL = "api@sandbox.local"  # the sandbox's API user, as tests/sandbox/conftest.py starts it
-API_PASSWORD = "sandbox-password"
 Sandbox = Any  # the conftest's Sandbox helper (the `sandbox` fixture)
 
 LOGIN = (
@@ -22,10 +20,6 @@ LOGIN = (
 )
 LOGOUT = "mutation { logout { success code message } }"
 PROTECTED = "{ balances { currency cleared pending } }"
-
-
-def loads(raw: bytes) -> Any:
-    return json.loads(raw, parse_float=Decimal)
 
 
 def b64url(raw: bytes) -> str:

@@ -1,23 +1,15 @@
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sandbox_payloads import BSB_RECIPIENT, created_withdrawal
 
 # The sandbox's own controls: reset and seed, run-time config, forced moves, the HTML console.
 
 ZERO = Decimal("0.00")
 UNKNOWN_ID = "65f0c0ffee0000000000f001"
-RECIPIENT = {
-    "accountIdType": "BSB",
-    "currency": "AUD",
-    "bsb": "062000",
-    "accountNo": "12345678",
-    "firstName": "Mia",
-    "lastName": "Ng",
-}
 EVERYTHING = (
     "query { balances { currency cleared pending }"
     " deposits(input: {}) { id status amount }"
@@ -27,10 +19,6 @@ EVERYTHING = (
     " recipients(input: {}) { id currency country }"
     " subClients(input: {}) { id } }"
 )
-
-
-def loads(raw: bytes) -> object:
-    return json.loads(raw, parse_float=Decimal)
 
 
 def everything(sandbox) -> dict:
@@ -43,29 +31,19 @@ def reset(sandbox, **payload) -> dict:
     return response.json()
 
 
-def create_withdrawal(sandbox, amount: float = 10.0) -> dict:
-    reply = sandbox.data(
-        "mutation W($input: CreateWithdrawalInput!) { createWithdrawal(input: $input)"
-        " { success code withdrawal { id totalFee } } }",
-        {"input": {"amount": amount, "currency": "AUD", "recipient": RECIPIENT}},
-    )["createWithdrawal"]
-    assert reply["success"] is True, reply
-    return reply["withdrawal"]
-
-
 # --- Reset and seed --------------------------------------------------------------------------------
 
 
 def test_reset_empties_balances_and_every_list(sandbox):
     sandbox.fund("500.00")
-    create_withdrawal(sandbox)
+    created_withdrawal(sandbox, "10.00")
     sandbox.data(
         "mutation S($input: SenderInput!) { createSender(input: $input) { success } }",
         {"input": {"firstName": "Lena", "lastName": "Fischer"}},
     )
     sandbox.data(
         "mutation R($input: RecipientInput!) { createRecipient(input: $input) { success } }",
-        {"input": RECIPIENT},
+        {"input": BSB_RECIPIENT},
     )
     before = everything(sandbox)
     assert before["deposits"] and before["withdrawals"] and before["senders"]
@@ -133,7 +111,7 @@ def test_config_can_be_read_and_changed(sandbox):
     assert changed["withdrawal_fee"] == "2.50"
     assert sandbox.control("config").json()["withdrawal_fee"] == "2.50"
     sandbox.fund("100.00")
-    assert create_withdrawal(sandbox, 10.0)["totalFee"] == Decimal("2.5")
+    assert created_withdrawal(sandbox, "10.00")["totalFee"] == Decimal("2.5")
     assert sandbox.balance() == (Decimal("87.50"), ZERO)
 
 
@@ -195,7 +173,7 @@ def test_advancing_with_an_option_the_move_does_not_take_is_400(sandbox):
 def test_advancing_with_an_unknown_reject_code_is_400(sandbox):
     sandbox.fund("100.00")
     sandbox.configure(step_delay_seconds=3600)
-    withdrawal = create_withdrawal(sandbox)
+    withdrawal = created_withdrawal(sandbox, "10.00")
     assert sandbox.advance("withdrawals", withdrawal["id"], "REVIEWING").status_code == 200
     response = sandbox.advance("withdrawals", withdrawal["id"], "CANCELLED", rejectCode="NOPE")
     assert response.status_code == 400, response.text

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import simplejson
+from sandbox_payloads import DEPOSIT_SENDER, create_sub_client, force, hold
 
 # Deposits in the sandbox: API.md §3.2, §4.6 and decisions §5.21-§5.23.
 
@@ -54,37 +53,6 @@ EDGES = [
     ("INITIALISED", "CANCELLED", (ZERO, ZERO)),  # removed from pending
     ("REVIEWING", "CANCELLED", (ZERO, ZERO)),
 ]
-SUB_CLIENT = {
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "email": "ada@example.com",
-    "dob": "1985-12-10",
-    "address": {
-        "streetNo": "1",
-        "street": "George St",
-        "suburb": "Sydney",
-        "state": "NSW",
-        "postcode": "2000",
-        "country": "AU",
-    },
-    "externalId": "sc-ada",
-}
-
-
-def loads(raw: bytes) -> object:
-    return json.loads(raw, parse_float=Decimal)
-
-
-def gql(sandbox, query: str, variables: dict) -> dict:
-    """A GraphQL request whose Decimal variables go on the wire as the exact numbers written."""
-    response = sandbox.http.post(
-        sandbox.url,
-        content=simplejson.dumps({"query": query, "variables": variables}, use_decimal=True),
-        headers={"content-type": "application/json", "authorization": f"Bearer {sandbox.token}"},
-    )
-    envelope = loads(response.content)
-    assert "errors" not in envelope, envelope["errors"]
-    return envelope["data"]
 
 
 def deposit(sandbox, deposit_id: str) -> dict:
@@ -101,20 +69,7 @@ def refund(sandbox, deposit_id: str, **fields) -> dict:
     variables: dict = {"id": deposit_id}
     if fields:
         variables["input"] = {k: Decimal(v) if k == "amount" else v for k, v in fields.items()}
-    return gql(sandbox, REFUND, variables)["refundDeposit"]
-
-
-def hold(sandbox) -> None:
-    """Nothing moves by itself any more: only forced transitions change a status."""
-    sandbox.configure(step_delay_seconds=3600)
-
-
-def force(sandbox, deposit_id: str, to: str, **details) -> dict:
-    response = sandbox.advance("deposits", deposit_id, to, **details)
-    assert response.status_code == 200, response.text
-    body = loads(response.content)
-    assert body["status"] == to
-    return body
+    return sandbox.data(REFUND, variables)["refundDeposit"]
 
 
 # --- Arrival and clearing ---------------------------------------------------------------------
@@ -192,10 +147,10 @@ def test_every_documented_deposit_edge_can_be_forced_with_its_webhook_and_money(
     hold(sandbox)
     received = sandbox.receive_deposit("1000.00")
     for step in PATH_TO[source]:
-        force(sandbox, received["id"], step)
+        force(sandbox, "deposits", received["id"], step)
     assert sandbox.deposit_status(received["id"]) == source
 
-    force(sandbox, received["id"], target)
+    force(sandbox, "deposits", received["id"], target)
 
     assert sandbox.deposit_status(received["id"]) == target
     assert sandbox.balance() == balance
@@ -219,7 +174,7 @@ def test_an_undocumented_deposit_edge_is_refused_and_changes_nothing(sandbox, pa
     hold(sandbox)
     received = sandbox.receive_deposit("1000.00")
     for step in path:
-        force(sandbox, received["id"], step)
+        force(sandbox, "deposits", received["id"], step)
     before, balance = deposit(sandbox, received["id"]), sandbox.balance()
 
     response = sandbox.advance("deposits", received["id"], target)
@@ -235,7 +190,7 @@ def test_an_undocumented_deposit_edge_is_refused_and_changes_nothing(sandbox, pa
 def test_a_forced_refund_cannot_exceed_the_deposit(sandbox):
     hold(sandbox)
     received = sandbox.receive_deposit("100.00")
-    force(sandbox, received["id"], "CONFIRMED")
+    force(sandbox, "deposits", received["id"], "CONFIRMED")
     response = sandbox.advance("deposits", received["id"], "REFUNDING", refundAmount=150)
     assert response.status_code == 409, response.text
     assert response.json()["code"] == "INVALID_AMOUNT"
@@ -355,7 +310,7 @@ def test_refunding_an_unknown_deposit_is_not_found(sandbox):
         ({"amount": "abc"}, "amount"),
         ({"sender": {"bsb": "062000", "accountNo": "11112222"}}, "sender.accountName"),
         (
-            {"sender": {"accountName": "Test Payer", "bsb": "1234", "accountNo": "11112222"}},
+            {"sender": {**DEPOSIT_SENDER, "bsb": "1234"}},
             "sender.bsb",
         ),
     ],
@@ -366,7 +321,7 @@ def test_the_deposit_control_endpoint_refuses_bad_input_and_stores_nothing(sandb
         "amount": "100.00",
         "currency": "AUD",
         "externalReference": "bad",
-        "sender": {"accountName": "Test Payer", "bsb": "062000", "accountNo": "11112222"},
+        "sender": DEPOSIT_SENDER,
     } | change
     response = sandbox.control("deposits", body)
     assert response.status_code == 400, response.text
@@ -380,13 +335,7 @@ def test_the_deposit_control_endpoint_refuses_bad_input_and_stores_nothing(sandb
 
 
 def test_a_deposit_to_a_sub_client_carries_the_sub_client(sandbox):
-    reply = sandbox.data(
-        "mutation C($input: CreateSubClientInput!) { createSubClient(input: $input)"
-        " { success subClient { id fullName accountNo bsb } } }",
-        {"input": SUB_CLIENT},
-    )["createSubClient"]
-    assert reply["success"] is True, reply
-    sub_client = reply["subClient"]
+    sub_client = create_sub_client(sandbox)
     received = sandbox.receive_deposit("80.00", subClientId=sub_client["id"])
     sandbox.wait_for_status("deposit", received["id"], "CONFIRMED")
     assert deposit(sandbox, received["id"])["subClient"] == sub_client

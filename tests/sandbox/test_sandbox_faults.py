@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import time
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
+from sandbox_payloads import CREATE_WITHDRAWAL, WITHDRAWAL, loads, wait_until
 
-CREATE_WITHDRAWAL = (
-    "mutation Payout($input: CreateWithdrawalInput!) {"
-    " createWithdrawal(input: $input) { success code message withdrawal { id status } } }"
-)
 WITHDRAWALS = (
     "query W($input: WithdrawalQueryInput) { withdrawals(input: $input) { id externalId amount } }"
 )
-RECIPIENT = {
-    "accountIdType": "BSB",
-    "currency": "AUD",
-    "bsb": "062000",
-    "accountNo": "12345678",
-    "firstName": "Mia",
-    "lastName": "Ng",
-}
 FEE = Decimal("1.00")  # the sandbox's default flat withdrawal fee (decision §5.15)
 
 
-def loads(raw: bytes) -> Any:
-    return json.loads(raw, parse_float=Decimal)
-
-
 def payout(external_id: str) -> dict:
-    return {
-        "input": {
-            "amount": 250,
-            "currency": "AUD",
-            "externalId": external_id,
-            "externalReference": "INV 778",
-            "recipient": RECIPIENT,
-        }
-    }
+    return {"input": {**WITHDRAWAL, "externalId": external_id}}
 
 
 def send_payout(sandbox, external_id: str, *, timeout: float = 10.0) -> httpx.Response:
@@ -60,15 +34,6 @@ def withdrawals_with(sandbox, external_id: str) -> list[dict]:
 
 def all_withdrawals(sandbox) -> list[dict]:
     return sandbox.data(WITHDRAWALS, {"input": {}})["withdrawals"]
-
-
-def wait_until(check, *, timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-    return result
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from sandbox_payloads import BSB_RECIPIENT as MIA_NG
+from sandbox_payloads import PAYID_RECIPIENT, SENDER, SUB_CLIENT, force, hold
 
 # Senders, recipients and sub-clients in the sandbox: API.md §3.4, §3.5, §3.9, §4.6, §5.25, §5.41.
 
@@ -17,16 +19,7 @@ SUB_CLIENT_FIELDS = (
     "id fullName legalName tradingAsName businessNumber clientType status bsb accountNo externalId"
     " primaryContact { firstName lastName email }"
 )
-LENA = {
-    "firstName": "Lena",
-    "lastName": "Fischer",
-    "dob": "1991-02-03",
-    "email": "lena@example.de",
-    "mobile": "+49 30 1234567",
-    "externalId": "snd-lena",
-    "address": {"street": "Hauptstr 5", "suburb": "Berlin", "country": "DE", "postcode": "10115"},
-    "idDoc": {"type": "passport", "docNumber": "C01X00T47", "country": "DE"},
-}
+LENA = {**SENDER, "mobile": "+49 30 1234567", "externalId": "snd-lena"}
 ACME = {
     "companyName": "Acme Trading Pty Ltd",
     "businessNumber": "51824753556",
@@ -40,21 +33,7 @@ ACME = {
         "country": "AU",
     },
 }
-BSB_RECIPIENT = {
-    "accountIdType": "BSB",
-    "currency": "AUD",
-    "bsb": "062000",
-    "accountNo": "12345678",
-    "firstName": "Mia",
-    "lastName": "Ng",
-    "externalId": "rcp-mia",
-}
-PAYID_RECIPIENT = {
-    "accountIdType": "PAYID",
-    "currency": "AUD",
-    "payid": "pay@harbour.example",
-    "companyName": "Harbour Supplies Pty Ltd",
-}
+BSB_RECIPIENT = {**MIA_NG, "externalId": "rcp-mia"}
 IBAN_RECIPIENT = {
     "accountIdType": "IBAN",
     "currency": "EUR",
@@ -70,21 +49,6 @@ SORT_CODE_RECIPIENT = {
     "accountNo": "31926819",
     "bic": "NWBKGB2L",
     "companyName": "Thames Tooling Ltd",
-}
-PERSON = {
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "email": "ada@example.com",
-    "dob": "1985-12-10",
-    "address": {
-        "streetNo": "1",
-        "street": "George St",
-        "suburb": "Sydney",
-        "state": "NSW",
-        "postcode": "2000",
-        "country": "AU",
-    },
-    "externalId": "sc-ada",
 }
 UNKNOWN_ID = "65f0c0ffee0000000000e001"
 
@@ -159,18 +123,6 @@ def sub_clients(sandbox, filters: dict) -> list[str]:
         {"input": filters},
     )["subClients"]
     return sorted(r["id"] for r in rows)
-
-
-def hold(sandbox) -> None:
-    """Nothing moves by itself any more: only forced transitions change a status."""
-    sandbox.configure(step_delay_seconds=3600)
-
-
-def force(sandbox, sub_client_id: str, to: str) -> dict:
-    response = sandbox.advance("subclients", sub_client_id, to)
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == to
-    return response.json()
 
 
 # --- Senders (§3.4) -------------------------------------------------------------------------------
@@ -373,7 +325,7 @@ def test_updating_or_deleting_an_unknown_recipient_is_not_found(sandbox):
 def test_a_sub_client_is_a_company_only_with_legal_name_and_business_number(
     sandbox, extra, client_type, full_name
 ):
-    sub_client = create_sub_client(sandbox, {**PERSON, **extra})
+    sub_client = create_sub_client(sandbox, {**SUB_CLIENT, **extra})
     assert sub_client["clientType"] == client_type
     assert sub_client["fullName"] == full_name
     assert sub_client["primaryContact"] == {
@@ -384,8 +336,8 @@ def test_a_sub_client_is_a_company_only_with_legal_name_and_business_number(
 
 
 def test_sub_clients_get_bsb_802919_and_distinct_seven_digit_account_numbers(sandbox):
-    first = create_sub_client(sandbox, PERSON)
-    second = create_sub_client(sandbox, {**PERSON, "firstName": "Grace", "externalId": "sc-2"})
+    first = create_sub_client(sandbox, SUB_CLIENT)
+    second = create_sub_client(sandbox, {**SUB_CLIENT, "firstName": "Grace", "externalId": "sc-2"})
     for sub_client in (first, second):
         assert sub_client["bsb"] == "802919"
         assert re.fullmatch(r"[0-9]{7}", sub_client["accountNo"])
@@ -393,7 +345,7 @@ def test_sub_clients_get_bsb_802919_and_distinct_seven_digit_account_numbers(san
 
 
 def test_a_sub_client_is_initiated_then_active_with_its_webhooks(sandbox):
-    sub_client = create_sub_client(sandbox, PERSON)
+    sub_client = create_sub_client(sandbox, SUB_CLIENT)
     assert sub_client["status"] == "INITIATED"
     sandbox.wait_for_status("subClient", sub_client["id"], "ACTIVE")
     initiated, active = sandbox.receiver.wait_for_events(
@@ -410,9 +362,9 @@ def test_a_sub_client_is_initiated_then_active_with_its_webhooks(sandbox):
 
 def test_a_sub_client_under_review_can_fail_kyc(sandbox):
     hold(sandbox)
-    sub_client = create_sub_client(sandbox, PERSON)
-    force(sandbox, sub_client["id"], "UNAPPROVED")
-    force(sandbox, sub_client["id"], "FAILED_KYC")
+    sub_client = create_sub_client(sandbox, SUB_CLIENT)
+    force(sandbox, "subclients", sub_client["id"], "UNAPPROVED")
+    force(sandbox, "subclients", sub_client["id"], "FAILED_KYC")
     sandbox.wait_for_status("subClient", sub_client["id"], "FAILED_KYC")
     received = sandbox.receiver.wait_for_events(
         sub_client["id"], ["subclient_initiated", "subclient_unapproved", "subclient_failed_kyc"]
@@ -421,10 +373,10 @@ def test_a_sub_client_under_review_can_fail_kyc(sandbox):
 
 
 def test_an_active_sub_client_can_be_deactivated_and_activated_again(sandbox):
-    sub_client = create_sub_client(sandbox, PERSON)
+    sub_client = create_sub_client(sandbox, SUB_CLIENT)
     sandbox.wait_for_status("subClient", sub_client["id"], "ACTIVE")
-    force(sandbox, sub_client["id"], "DEACTIVATED")
-    force(sandbox, sub_client["id"], "ACTIVE")
+    force(sandbox, "subclients", sub_client["id"], "DEACTIVATED")
+    force(sandbox, "subclients", sub_client["id"], "ACTIVE")
     sandbox.wait_for_status("subClient", sub_client["id"], "ACTIVE")
     received = sandbox.receiver.wait_for_events(
         sub_client["id"],
@@ -445,10 +397,10 @@ SUB_CLIENT_PATHS = {
 @pytest.mark.parametrize("source", list(SUB_CLIENT_PATHS))
 def test_any_sub_client_can_be_disabled_with_a_disabled_webhook(sandbox, source):
     hold(sandbox)
-    sub_client = create_sub_client(sandbox, PERSON)
+    sub_client = create_sub_client(sandbox, SUB_CLIENT)
     for step in SUB_CLIENT_PATHS[source]:
-        force(sandbox, sub_client["id"], step)
-    force(sandbox, sub_client["id"], "DISABLED")
+        force(sandbox, "subclients", sub_client["id"], step)
+    force(sandbox, "subclients", sub_client["id"], "DISABLED")
     sandbox.wait_for_status("subClient", sub_client["id"], "DISABLED")
     events = ["subclient_initiated"] + [
         f"subclient_{s.lower()}" for s in [*SUB_CLIENT_PATHS[source], "DISABLED"]
@@ -460,8 +412,8 @@ def test_any_sub_client_can_be_disabled_with_a_disabled_webhook(sandbox, source)
 
 def test_a_disabled_sub_client_cannot_be_activated_by_a_forced_move(sandbox):
     hold(sandbox)
-    sub_client = create_sub_client(sandbox, PERSON)
-    force(sandbox, sub_client["id"], "DISABLED")
+    sub_client = create_sub_client(sandbox, SUB_CLIENT)
+    force(sandbox, "subclients", sub_client["id"], "DISABLED")
     response = sandbox.advance("subclients", sub_client["id"], "ACTIVE")
     assert response.status_code == 409, response.text
     sandbox.wait_for_status("subClient", sub_client["id"], "DISABLED")
@@ -469,11 +421,11 @@ def test_a_disabled_sub_client_cannot_be_activated_by_a_forced_move(sandbox):
 
 def test_sub_clients_can_be_filtered_by_status(sandbox):
     hold(sandbox)
-    initiated = create_sub_client(sandbox, PERSON)
-    active = create_sub_client(sandbox, {**PERSON, "firstName": "Grace"})
-    force(sandbox, active["id"], "ACTIVE")
-    disabled = create_sub_client(sandbox, {**PERSON, "firstName": "Edith"})
-    force(sandbox, disabled["id"], "DISABLED")
+    initiated = create_sub_client(sandbox, SUB_CLIENT)
+    active = create_sub_client(sandbox, {**SUB_CLIENT, "firstName": "Grace"})
+    force(sandbox, "subclients", active["id"], "ACTIVE")
+    disabled = create_sub_client(sandbox, {**SUB_CLIENT, "firstName": "Edith"})
+    force(sandbox, "subclients", disabled["id"], "DISABLED")
     assert sub_clients(sandbox, {"status": "INITIATED"}) == [initiated["id"]]
     assert sub_clients(sandbox, {"status": "ACTIVE"}) == [active["id"]]
     assert sub_clients(sandbox, {"status": "DISABLED"}) == [disabled["id"]]

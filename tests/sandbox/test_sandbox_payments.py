@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-import simplejson
+from sandbox_payloads import hold, loads
 
 # Quotes and FX payments in the sandbox: API.md §3.6, §3.7, §4.6 and decisions §5.24, §5.26, §5.37.
 
@@ -34,20 +33,6 @@ GBP_RECIPIENT = {
 EVENTS = {"FAILED": "payment_failed", "CANCELLED": "payment_cancelled"}
 
 
-def loads(raw: bytes) -> object:
-    return json.loads(raw, parse_float=Decimal)
-
-
-def gql(sandbox, query: str, variables: dict) -> dict:
-    """A GraphQL request whose Decimal variables go on the wire as the exact numbers written."""
-    response = sandbox.http.post(
-        sandbox.url,
-        content=simplejson.dumps({"query": query, "variables": variables}, use_decimal=True),
-        headers={"content-type": "application/json", "authorization": f"Bearer {sandbox.token}"},
-    )
-    return loads(response.content)
-
-
 def create(sandbox, size: str = "1000.00", **fields) -> dict:
     """createPayment's reply (success or business failure); GraphQL errors fail the test."""
     payload = {
@@ -62,9 +47,7 @@ def create(sandbox, size: str = "1000.00", **fields) -> dict:
     }
     if "recipient" not in payload and "recipientId" not in payload:
         payload["recipient"] = GBP_RECIPIENT
-    envelope = gql(sandbox, CREATE_PAYMENT, {"input": payload})
-    assert "errors" not in envelope, envelope["errors"]
-    return envelope["data"]["createPayment"]
+    return sandbox.data(CREATE_PAYMENT, {"input": payload})["createPayment"]
 
 
 def created(sandbox, size: str = "1000.00", **fields) -> dict:
@@ -81,9 +64,7 @@ def quote(sandbox, **fields) -> dict:
         "size": Decimal("1000"),
         "currency": "AUD",
     }
-    envelope = gql(sandbox, QUOTE, {"input": payload | fields})
-    assert "errors" not in envelope, envelope["errors"]
-    return envelope["data"]["quote"]
+    return sandbox.data(QUOTE, {"input": payload | fields})["quote"]
 
 
 def payment(sandbox, payment_id: str) -> dict:
@@ -94,11 +75,6 @@ def payment(sandbox, payment_id: str) -> dict:
 
 def payments(sandbox) -> list[dict]:
     return sandbox.data("query { payments(input: {}) { id } }")["payments"]
-
-
-def hold(sandbox) -> None:
-    """Nothing moves by itself any more: only forced transitions change a status."""
-    sandbox.configure(step_delay_seconds=3600)
 
 
 def instant(text: str) -> datetime:
@@ -284,8 +260,7 @@ def test_a_payment_beyond_the_balance_fails_with_insufficient_funds(sandbox):
 
 def test_a_recipient_in_another_currency_than_to_currency_is_bad_user_input(sandbox):
     sandbox.fund("2000.00")
-    envelope = gql(
-        sandbox,
+    envelope = sandbox.gql(
         CREATE_PAYMENT,
         {
             "input": {

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +15,7 @@ from graphql import (
     get_introspection_query,
     print_schema,
 )
+from sandbox_payloads import BSB_RECIPIENT, CREATE_WITHDRAWAL, loads
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "flashfx" / "schema.graphql"
 
@@ -71,10 +70,6 @@ DOCUMENTED_CURRENCIES = {
 }
 REMOVED_CURRENCIES = {"XRP"}
 REMOVED_ACCOUNT_ID_TYPES = {"PH_CASH", "RIPPLE", "BPAY", "FIN_BTN", "INTERAC"}
-
-
-def loads(raw: bytes) -> Any:
-    return json.loads(raw, parse_float=Decimal)
 
 
 @pytest.fixture(scope="module")
@@ -188,21 +183,8 @@ def test_an_unknown_operation_is_400_graphql_validation_failed(sandbox):
 def test_a_variable_of_the_wrong_type_is_400_bad_user_input_and_does_nothing(sandbox):
     sandbox.fund("500.00")
     response = sandbox.post(
-        "mutation Payout($input: CreateWithdrawalInput!) { createWithdrawal(input: $input) { success } }",
-        {
-            "input": {
-                "amount": "250",
-                "currency": "AUD",
-                "recipient": {
-                    "accountIdType": "BSB",
-                    "currency": "AUD",
-                    "bsb": "062000",
-                    "accountNo": "12345678",
-                    "firstName": "Mia",
-                    "lastName": "Ng",
-                },
-            }
-        },
+        CREATE_WITHDRAWAL,
+        {"input": {"amount": "250", "currency": "AUD", "recipient": BSB_RECIPIENT}},
     )
     assert response.status_code == 400, response.text
     assert error_code(response) == "BAD_USER_INPUT"

@@ -4,13 +4,12 @@ naming the field, and a refused request stores nothing and moves no money."""
 from __future__ import annotations
 
 import copy
-import json
 import re
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
+from sandbox_payloads import BSB_RECIPIENT, PAYID_RECIPIENT, SENDER, WITHDRAWAL
 
 MISSING = object()  # in a patch: leave this key out of the input
 
@@ -40,11 +39,8 @@ def patched(base: dict, changes: dict) -> dict:
     return result
 
 
-def loads(raw: bytes) -> Any:
-    return json.loads(raw, parse_float=Decimal)
-
-
 # --- Valid inputs, which each case spoils in one place -------------------------------------------
+# BSB_RECIPIENT, PAYID_RECIPIENT, SENDER and WITHDRAWAL come from sandbox_payloads.
 
 AU_ADDRESS = {
     "streetNo": "1",
@@ -53,36 +49,6 @@ AU_ADDRESS = {
     "state": "NSW",
     "postcode": "2000",
     "country": "AU",
-}
-BSB_RECIPIENT = {
-    "accountIdType": "BSB",
-    "currency": "AUD",
-    "bsb": "062000",
-    "accountNo": "12345678",
-    "firstName": "Mia",
-    "lastName": "Ng",
-}
-PAYID_RECIPIENT = {
-    "accountIdType": "PAYID",
-    "currency": "AUD",
-    "payid": "pay@harbour.example",
-    "companyName": "Harbour Supplies Pty Ltd",
-}
-SENDER = {
-    "firstName": "Lena",
-    "lastName": "Fischer",
-    "dob": "1991-02-03",
-    "email": "lena@example.de",
-    "mobile": "+49301234567",
-    "address": {"street": "Hauptstr 5", "suburb": "Berlin", "postcode": "10115", "country": "DE"},
-    "idDoc": {"type": "passport", "docNumber": "C01X00T47", "country": "DE"},
-}
-WITHDRAWAL = {
-    "amount": 250,
-    "currency": "AUD",
-    "externalId": "po-778",
-    "externalReference": "INV 778",
-    "recipient": BSB_RECIPIENT,
 }
 RECIPIENT = {**BSB_RECIPIENT, "email": "mia@example.com", "address": AU_ADDRESS}
 SUB_CLIENT = {

@@ -9,40 +9,18 @@ import re
 import time
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any
 
-import pytest
+from sandbox_payloads import WEBHOOK_SECRET, create_withdrawal, wait_until
 
-SECRET = b"test-webhook-secret"  # FLASHFX_WEBHOOK_SECRET as tests/sandbox/conftest.py starts it
+SECRET = WEBHOOK_SECRET.encode()  # FLASHFX_WEBHOOK_SECRET as tests/sandbox/conftest.py starts it
 RETRY_GAPS = (0.03, 0.3, 3.0)  # 6/60/600 s x the harness's retry scale 0.005
 REQUEST_ID = re.compile(r"[0-9a-f]{24}")
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-CREATE_WITHDRAWAL = (
-    "mutation Payout($input: CreateWithdrawalInput!) {"
-    " createWithdrawal(input: $input) { success code message withdrawal { id callbackUri } } }"
-)
-RECIPIENT = {
-    "accountIdType": "BSB",
-    "currency": "AUD",
-    "bsb": "062000",
-    "accountNo": "12345678",
-    "firstName": "Mia",
-    "lastName": "Ng",
-}
 WITHDRAWAL_EVENTS = ["withdrawal_initiated", "withdrawal_pending", "withdrawal_completed"]
 
 
 def signature(body: bytes, secret: bytes = SECRET) -> str:
     return base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode("ascii")
-
-
-def wait_until(check, *, timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-    return result
 
 
 def send_test_event(sandbox) -> dict:
@@ -220,18 +198,7 @@ def test_send_test_without_a_webhook_url_is_refused(sandbox):
 def test_an_entity_with_a_callback_uri_also_gets_its_own_ad_hoc_delivery(sandbox):
     sandbox.fund("500.00")
     callback = sandbox.receiver.url + "?signature=q1w2%2Be3%2F%3D&ref=po-778"
-    reply = sandbox.data(
-        CREATE_WITHDRAWAL,
-        {
-            "input": {
-                "amount": 100,
-                "currency": "AUD",
-                "externalId": "po-778",
-                "recipient": RECIPIENT,
-                "callbackUri": callback,
-            }
-        },
-    )["createWithdrawal"]
+    reply = create_withdrawal(sandbox, "100", externalId="po-778", callbackUri=callback)
     assert reply["success"] is True, reply
     withdrawal_id = reply["withdrawal"]["id"]
     assert reply["withdrawal"]["callbackUri"] == callback

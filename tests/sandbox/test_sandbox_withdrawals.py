@@ -1,56 +1,30 @@
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import pytest
-import simplejson
+from sandbox_payloads import (
+    BSB_RECIPIENT,
+    CREATE_WITHDRAWAL,
+    PAYID_RECIPIENT,
+    create_sub_client,
+    create_withdrawal,
+    created_withdrawal,
+    force,
+    hold,
+)
 
 # Withdrawals (payouts) in the sandbox: API.md §3.3, §4.6 and decisions §5.12-§5.20.
 
 FEE = Decimal("1.00")  # the default withdrawal fee (decision §5.15)
 
-WITHDRAWAL_FIELDS = (
-    "id status statusMessage rejectCode amount totalFee currency externalId externalReference"
-    " createdAt clearedAt rejectedAt refundedAt refundAmount refundReason rail"
-    " sender { id nickName firstName lastName companyName }"
-    " recipient { id displayName accountIdType bsb accountNo payid }"
-    " subClient { id fullName }"
-)
-CREATE_WITHDRAWAL = (
-    "mutation W($input: CreateWithdrawalInput!) { createWithdrawal(input: $input) {"
-    f" success code message withdrawal {{ {WITHDRAWAL_FIELDS} }} }} }}"
-)
 LIST_WITHDRAWALS = (
     "query L($input: WithdrawalQueryInput) { withdrawals(input: $input) { id status createdAt } }"
 )
-RECIPIENT = {
-    "accountIdType": "BSB",
-    "currency": "AUD",
-    "bsb": "062000",
-    "accountNo": "12345678",
-    "firstName": "Mia",
-    "lastName": "Ng",
-}
 SENDER = {
     "firstName": "Katarina",
     "lastName": "Oreiro",
     "address": {"street": "Rua A 10 Sao Paulo 01000-000", "country": "BR"},
-}
-SUB_CLIENT = {
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "email": "ada@example.com",
-    "dob": "1985-12-10",
-    "address": {
-        "streetNo": "1",
-        "street": "George St",
-        "suburb": "Sydney",
-        "state": "NSW",
-        "postcode": "2000",
-        "country": "AU",
-    },
-    "externalId": "sc-ada",
 }
 
 # The documented edges of §3.3.3 and the webhook each one sends.
@@ -85,53 +59,8 @@ DOCUMENTED_EDGES = [
 ]
 
 
-def loads(raw: bytes) -> object:
-    return json.loads(raw, parse_float=Decimal)
-
-
-def gql(sandbox, query: str, variables: dict) -> dict:
-    """A GraphQL request whose Decimal variables go on the wire as the exact numbers written."""
-    response = sandbox.http.post(
-        sandbox.url,
-        content=simplejson.dumps({"query": query, "variables": variables}, use_decimal=True),
-        headers={"content-type": "application/json", "authorization": f"Bearer {sandbox.token}"},
-    )
-    return loads(response.content)
-
-
-def create(sandbox, amount: str = "100.00", **fields) -> dict:
-    """createWithdrawal's reply (success or business failure); GraphQL errors fail the test."""
-    payload = {"amount": Decimal(amount), "currency": "AUD", **fields}
-    if "recipient" not in payload and "recipientId" not in payload:
-        payload["recipient"] = RECIPIENT
-    envelope = gql(sandbox, CREATE_WITHDRAWAL, {"input": payload})
-    assert "errors" not in envelope, envelope["errors"]
-    return envelope["data"]["createWithdrawal"]
-
-
-def created(sandbox, amount: str = "100.00", **fields) -> dict:
-    """A withdrawal that must be created."""
-    reply = create(sandbox, amount, **fields)
-    assert reply["success"] is True, reply
-    assert reply["code"] == "SUCCESS"
-    return reply["withdrawal"]
-
-
 def withdrawals(sandbox, filters: dict | None = None) -> list[dict]:
     return sandbox.data(LIST_WITHDRAWALS, {"input": filters or {}})["withdrawals"]
-
-
-def hold(sandbox) -> None:
-    """Nothing moves by itself any more: only forced transitions change a status."""
-    sandbox.configure(step_delay_seconds=3600)
-
-
-def force(sandbox, withdrawal_id: str, to: str, **details) -> dict:
-    response = sandbox.advance("withdrawals", withdrawal_id, to, **details)
-    assert response.status_code == 200, response.text
-    body = loads(response.content)
-    assert body["status"] == to
-    return body
 
 
 def tick(sandbox) -> None:
@@ -155,7 +84,7 @@ def create_recipient(sandbox, data: dict) -> dict:
 
 def test_a_withdrawal_is_initialised_then_pending_then_confirmed_with_its_webhooks(sandbox):
     sandbox.fund("1000.00")
-    reply = create(sandbox, "250.00", externalId="po-778", externalReference="INV 778")
+    reply = create_withdrawal(sandbox, "250.00", externalId="po-778", externalReference="INV 778")
     assert reply["success"] is True
     assert reply["code"] == "SUCCESS"
     assert reply["message"] == "Withdrawal was created"
@@ -193,14 +122,14 @@ def test_a_withdrawal_is_initialised_then_pending_then_confirmed_with_its_webhoo
 def test_creating_a_withdrawal_debits_the_amount_and_the_default_fee_at_once(sandbox):
     sandbox.fund("1000.00")
     hold(sandbox)
-    withdrawal = created(sandbox, "250.00")
+    withdrawal = created_withdrawal(sandbox, "250.00")
     assert sandbox.withdrawal(withdrawal["id"])["status"] == "INITIALISED"
     assert sandbox.balance() == (Decimal("749.00"), Decimal("0.00"))
 
 
 def test_a_completed_withdrawal_leaves_the_balance_debited_by_amount_and_fee(sandbox):
     sandbox.fund("1000.00")
-    withdrawal = created(sandbox, "250.00")
+    withdrawal = created_withdrawal(sandbox, "250.00")
     sandbox.wait_for_status("withdrawal", withdrawal["id"], "CONFIRMED")
     assert sandbox.balance() == (Decimal("749.00"), Decimal("0.00"))
 
@@ -210,7 +139,7 @@ def test_a_completed_withdrawal_leaves_the_balance_debited_by_amount_and_fee(san
 
 def test_halt_aml_puts_a_withdrawal_in_review_and_leaves_it_there(sandbox):
     sandbox.fund("1000.00")
-    withdrawal = created(sandbox, "100.00", externalReference="HALT_AML")
+    withdrawal = created_withdrawal(sandbox, "100.00", externalReference="HALT_AML")
     received = sandbox.receiver.wait_for_events(
         withdrawal["id"], ["withdrawal_initiated", "withdrawal_reviewing"]
     )
@@ -228,7 +157,9 @@ def test_halt_aml_puts_a_withdrawal_in_review_and_leaves_it_there(sandbox):
 
 def test_fail_aml_cancels_after_review_with_compliance_declined_and_keeps_the_fee(sandbox):
     sandbox.fund("1000.00")
-    withdrawal = created(sandbox, "100.00", externalReference="FAIL_AML", externalId="po-1")
+    withdrawal = created_withdrawal(
+        sandbox, "100.00", externalReference="FAIL_AML", externalId="po-1"
+    )
     received = sandbox.receiver.wait_for_events(
         withdrawal["id"], ["withdrawal_initiated", "withdrawal_reviewing", "withdrawal_cancelled"]
     )
@@ -248,7 +179,7 @@ def test_fail_aml_cancels_after_review_with_compliance_declined_and_keeps_the_fe
 
 def test_push_aml_reviews_then_continues_to_confirmed(sandbox):
     sandbox.fund("1000.00")
-    withdrawal = created(sandbox, "100.00", externalReference="PUSH_AML")
+    withdrawal = created_withdrawal(sandbox, "100.00", externalReference="PUSH_AML")
     sandbox.receiver.wait_for_events(
         withdrawal["id"],
         [
@@ -264,7 +195,9 @@ def test_push_aml_reviews_then_continues_to_confirmed(sandbox):
 
 def test_fail_acc_confirms_then_fails_and_is_refunded_without_the_fee(sandbox):
     sandbox.fund("1000.00")
-    withdrawal = created(sandbox, "100.00", externalReference="FAIL_ACC", externalId="po-2")
+    withdrawal = created_withdrawal(
+        sandbox, "100.00", externalReference="FAIL_ACC", externalId="po-2"
+    )
     received = sandbox.receiver.wait_for_events(
         withdrawal["id"],
         [
@@ -301,7 +234,7 @@ def test_fail_acc_confirms_then_fails_and_is_refunded_without_the_fee(sandbox):
 
 def test_a_keyword_embedded_in_free_text_still_picks_the_outcome(sandbox):
     sandbox.fund("1000.00")
-    withdrawal = created(sandbox, "100.00", externalReference="x FAIL_ACC 8")
+    withdrawal = created_withdrawal(sandbox, "100.00", externalReference="x FAIL_ACC 8")
     sandbox.wait_for_status("withdrawal", withdrawal["id"], "REFUNDED")
     assert sandbox.receiver.wait_for_events(
         withdrawal["id"],
@@ -325,14 +258,14 @@ def test_every_documented_withdrawal_edge_can_be_forced_with_its_webhook_and_mon
 ):
     sandbox.fund("1000.00")
     hold(sandbox)
-    withdrawal = created(sandbox, "100.00", externalId="po-edge")
+    withdrawal = created_withdrawal(sandbox, "100.00", externalId="po-edge")
     assert sandbox.balance() == (Decimal("899.00"), Decimal("0.00"))
     for step in PATH_TO[source]:
-        force(sandbox, withdrawal["id"], step)
+        force(sandbox, "withdrawals", withdrawal["id"], step)
     assert sandbox.withdrawal(withdrawal["id"])["status"] == source
     balance_before = sandbox.balance()
 
-    moved = force(sandbox, withdrawal["id"], target)
+    moved = force(sandbox, "withdrawals", withdrawal["id"], target)
 
     assert sandbox.withdrawal(withdrawal["id"])["status"] == target
     expected_events = ["withdrawal_initiated"] + [EVENTS[s] for s in [*PATH_TO[source], target]]
@@ -364,9 +297,9 @@ def test_every_documented_withdrawal_edge_can_be_forced_with_its_webhook_and_mon
 def test_an_undocumented_withdrawal_edge_is_refused_and_changes_nothing(sandbox, path, target):
     sandbox.fund("1000.00")
     hold(sandbox)
-    withdrawal = created(sandbox, "100.00")
+    withdrawal = created_withdrawal(sandbox, "100.00")
     for step in path:
-        force(sandbox, withdrawal["id"], step)
+        force(sandbox, "withdrawals", withdrawal["id"], step)
     events = ["withdrawal_initiated"] + [EVENTS[s] for s in path]
     sandbox.receiver.wait_for_events(withdrawal["id"], events)
     before = sandbox.withdrawal(withdrawal["id"])
@@ -384,9 +317,11 @@ def test_an_undocumented_withdrawal_edge_is_refused_and_changes_nothing(sandbox,
 def test_a_forced_cancellation_with_a_reject_code_uses_it_and_its_standard_message(sandbox):
     sandbox.fund("1000.00")
     hold(sandbox)
-    withdrawal = created(sandbox, "100.00")
-    force(sandbox, withdrawal["id"], "REVIEWING")
-    moved = force(sandbox, withdrawal["id"], "CANCELLED", rejectCode="RECIPIENT_ACCOUNT_CLOSED")
+    withdrawal = created_withdrawal(sandbox, "100.00")
+    force(sandbox, "withdrawals", withdrawal["id"], "REVIEWING")
+    moved = force(
+        sandbox, "withdrawals", withdrawal["id"], "CANCELLED", rejectCode="RECIPIENT_ACCOUNT_CLOSED"
+    )
     assert moved["rejectCode"] == "RECIPIENT_ACCOUNT_CLOSED"
     assert moved["statusMessage"] == "Blocked or closed account"
     final = sandbox.withdrawal(withdrawal["id"])
@@ -406,8 +341,8 @@ def test_a_forced_cancellation_with_a_reject_code_uses_it_and_its_standard_messa
 def test_replaying_an_idempotency_key_with_the_same_input_returns_the_same_withdrawal(sandbox):
     sandbox.fund("1000.00")
     fields = {"idempotencyKey": "po-900", "externalId": "po-900"}
-    first = create(sandbox, "100.00", **fields)
-    second = create(sandbox, "100.00", **fields)
+    first = create_withdrawal(sandbox, "100.00", **fields)
+    second = create_withdrawal(sandbox, "100.00", **fields)
     assert first["success"] is True and second["success"] is True
     assert second["withdrawal"]["id"] == first["withdrawal"]["id"]
     assert [w["id"] for w in withdrawals(sandbox)] == [first["withdrawal"]["id"]]
@@ -417,8 +352,8 @@ def test_replaying_an_idempotency_key_with_the_same_input_returns_the_same_withd
 
 def test_reusing_an_idempotency_key_with_other_input_is_refused_and_creates_nothing(sandbox):
     sandbox.fund("1000.00")
-    first = created(sandbox, "100.00", idempotencyKey="po-901")
-    other = create(sandbox, "120.00", idempotencyKey="po-901")
+    first = created_withdrawal(sandbox, "100.00", idempotencyKey="po-901")
+    other = create_withdrawal(sandbox, "120.00", idempotencyKey="po-901")
     assert other["success"] is False
     assert other["code"] == "DUPLICATE_IDEMPOTENCY_KEY"
     assert other["withdrawal"] is None
@@ -433,7 +368,7 @@ def test_a_withdrawal_beyond_the_balance_fails_with_insufficient_funds_and_creat
     sandbox,
 ):
     sandbox.fund("50.00")
-    reply = create(sandbox, "49.50")  # 49.50 + 1.00 fee > 50.00
+    reply = create_withdrawal(sandbox, "49.50")  # 49.50 + 1.00 fee > 50.00
     assert reply["success"] is False
     assert reply["code"] == "INSUFFICIENT_FUNDS"
     assert reply["withdrawal"] is None
@@ -444,15 +379,15 @@ def test_a_withdrawal_beyond_the_balance_fails_with_insufficient_funds_and_creat
 def test_a_withdrawal_of_exactly_the_balance_less_the_fee_is_allowed(sandbox):
     sandbox.fund("50.00")
     hold(sandbox)
-    created(sandbox, "49.00")
+    created_withdrawal(sandbox, "49.00")
     assert sandbox.balance() == (Decimal("0.00"), Decimal("0.00"))
 
 
 def test_small_decimal_amounts_round_trip_exactly(sandbox):
     sandbox.fund("10.00")
     hold(sandbox)
-    first = created(sandbox, "0.1")
-    second = created(sandbox, "0.2")
+    first = created_withdrawal(sandbox, "0.1")
+    second = created_withdrawal(sandbox, "0.2")
     assert first["amount"] == Decimal("0.1")
     assert second["amount"] == Decimal("0.2")
     assert sandbox.withdrawal(first["id"])["amount"] + sandbox.withdrawal(second["id"])[
@@ -467,8 +402,8 @@ def test_small_decimal_amounts_round_trip_exactly(sandbox):
 
 def test_the_statuses_filter_accepts_a_single_value(sandbox):
     sandbox.fund("1000.00")
-    confirmed = created(sandbox, "10.00")
-    reviewing = created(sandbox, "10.00", externalReference="HALT_AML")
+    confirmed = created_withdrawal(sandbox, "10.00")
+    reviewing = created_withdrawal(sandbox, "10.00", externalReference="HALT_AML")
     sandbox.wait_for_status("withdrawal", confirmed["id"], "CONFIRMED")
     sandbox.wait_for_status("withdrawal", reviewing["id"], "REVIEWING")
     rows = sandbox.data("query { withdrawals(input: {statuses: CONFIRMED}) { id status } }")[
@@ -482,14 +417,14 @@ def test_the_statuses_filter_accepts_a_single_value(sandbox):
 def test_withdrawals_are_listed_newest_first(sandbox):
     sandbox.fund("1000.00")
     hold(sandbox)
-    ids = [created(sandbox, "10.00")["id"] for _ in range(3)]
+    ids = [created_withdrawal(sandbox, "10.00")["id"] for _ in range(3)]
     assert [w["id"] for w in withdrawals(sandbox)] == ids[::-1]
 
 
 def three_withdrawals(sandbox) -> list[dict]:
     sandbox.fund("1000.00")
     hold(sandbox)
-    made = [created(sandbox, "10.00") for _ in range(3)]
+    made = [created_withdrawal(sandbox, "10.00") for _ in range(3)]
     assert made[0]["createdAt"] < made[1]["createdAt"] < made[2]["createdAt"]
     return made
 
@@ -517,8 +452,8 @@ def test_max_created_at_keeps_withdrawals_created_at_or_before_it(sandbox):
 
 def test_a_stored_recipient_can_be_paid_by_its_id(sandbox):
     sandbox.fund("1000.00")
-    stored = create_recipient(sandbox, RECIPIENT)
-    withdrawal = created(sandbox, "10.00", recipientId=stored["id"])
+    stored = create_recipient(sandbox, BSB_RECIPIENT)
+    withdrawal = created_withdrawal(sandbox, "10.00", recipientId=stored["id"])
     assert withdrawal["recipient"]["id"] == stored["id"]
     assert withdrawal["recipient"]["displayName"] == "Mia Ng"
     assert withdrawal["recipient"]["bsb"] == "062000"
@@ -526,7 +461,7 @@ def test_a_stored_recipient_can_be_paid_by_its_id(sandbox):
 
 def test_an_inline_recipient_is_used_but_not_stored(sandbox):
     sandbox.fund("1000.00")
-    withdrawal = created(sandbox, "10.00", recipient=RECIPIENT)
+    withdrawal = created_withdrawal(sandbox, "10.00", recipient=BSB_RECIPIENT)
     assert withdrawal["recipient"]["id"] is None
     assert withdrawal["recipient"]["displayName"] == "Mia Ng"
     assert withdrawal["recipient"]["accountNo"] == "12345678"
@@ -535,13 +470,7 @@ def test_an_inline_recipient_is_used_but_not_stored(sandbox):
 
 def test_a_payid_recipient_is_paid_over_npp(sandbox):
     sandbox.fund("1000.00")
-    payid = {
-        "accountIdType": "PAYID",
-        "currency": "AUD",
-        "payid": "pay@harbour.example",
-        "companyName": "Harbour Supplies Pty Ltd",
-    }
-    withdrawal = created(sandbox, "10.00", recipient=payid)
+    withdrawal = created_withdrawal(sandbox, "10.00", recipient=PAYID_RECIPIENT)
     assert withdrawal["recipient"]["payid"] == "pay@harbour.example"
     assert withdrawal["rail"] == "NPP"
 
@@ -552,14 +481,14 @@ def test_a_stored_sender_can_be_named_by_its_id(sandbox):
         "mutation S($input: SenderInput!) { createSender(input: $input) { sender { id } } }",
         {"input": SENDER},
     )["createSender"]["sender"]
-    withdrawal = created(sandbox, "10.00", senderId=stored["id"])
+    withdrawal = created_withdrawal(sandbox, "10.00", senderId=stored["id"])
     assert withdrawal["sender"]["id"] == stored["id"]
     assert withdrawal["sender"]["firstName"] == "Katarina"
 
 
 def test_an_inline_sender_is_reported_with_a_null_id_and_not_stored(sandbox):
     sandbox.fund("1000.00")
-    withdrawal = created(sandbox, "10.00", sender=SENDER)
+    withdrawal = created_withdrawal(sandbox, "10.00", sender=SENDER)
     assert withdrawal["sender"]["id"] is None
     assert withdrawal["sender"]["lastName"] == "Oreiro"
     assert sandbox.data("query { senders(input: {}) { id } }")["senders"] == []
@@ -567,12 +496,8 @@ def test_an_inline_sender_is_reported_with_a_null_id_and_not_stored(sandbox):
 
 def test_a_sub_client_can_be_the_sender(sandbox):
     sandbox.fund("1000.00")
-    sub_client = sandbox.data(
-        "mutation C($input: CreateSubClientInput!) { createSubClient(input: $input)"
-        " { subClient { id fullName accountNo bsb } } }",
-        {"input": SUB_CLIENT},
-    )["createSubClient"]["subClient"]
-    withdrawal = created(sandbox, "10.00", subClientId=sub_client["id"])
+    sub_client = create_sub_client(sandbox)
+    withdrawal = created_withdrawal(sandbox, "10.00", subClientId=sub_client["id"])
     assert withdrawal["subClient"] == {"id": sub_client["id"], "fullName": "Ada Lovelace"}
     assert sandbox.withdrawal(withdrawal["id"])["status"] in {"INITIALISED", "PENDING", "CONFIRMED"}
     listed = withdrawals(sandbox, {"subClientId": sub_client["id"]})
@@ -595,14 +520,13 @@ def test_giving_both_sender_id_and_sender_is_bad_user_input(sandbox):
         "mutation S($input: SenderInput!) { createSender(input: $input) { sender { id } } }",
         {"input": SENDER},
     )["createSender"]["sender"]
-    envelope = gql(
-        sandbox,
+    envelope = sandbox.gql(
         CREATE_WITHDRAWAL,
         {
             "input": {
                 "amount": Decimal("10.00"),
                 "currency": "AUD",
-                "recipient": RECIPIENT,
+                "recipient": BSB_RECIPIENT,
                 "senderId": stored["id"],
                 "sender": SENDER,
             }

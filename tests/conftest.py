@@ -7,7 +7,6 @@ Each test starts from an empty sandbox (POST /_sandbox/reset) and a fresh token.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -15,7 +14,6 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,31 +23,22 @@ from typing import Any
 import httpx
 import pytest
 import simplejson
+from harness import (
+    API_EMAIL,
+    API_PASSWORD,
+    DEPOSIT_SENDER,
+    WEBHOOK_SECRET,
+    loads,
+    wait_until,
+)
 
-BASE_DIR = Path(__file__).resolve().parents[2]
-API_EMAIL = "api@sandbox.local"
-API_PASSWORD = "sandbox-password"
-WEBHOOK_SECRET = "test-webhook-secret"
+BASE_DIR = Path(__file__).resolve().parents[1]
 RETRY_SCALE = 0.005  # FlashFX's 6/60/600 s become 0.03/0.3/3 s
 
 
-def loads(raw: bytes | str) -> Any:
-    """JSON with every non-integer number as the exact Decimal written on the wire."""
-    return json.loads(raw, parse_float=Decimal)
-
-
-def wait_until(
-    check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = ""
-) -> Any:
-    """Poll until check() returns something truthy; fail with what was last seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or check}")
-        time.sleep(interval)
+def json_body(payload: Any) -> str:
+    """A JSON request body with every Decimal written as the exact number it holds."""
+    return simplejson.dumps(payload, use_decimal=True)
 
 
 @dataclass
@@ -210,13 +199,18 @@ class Sandbox:
         token: str | None | bool = True,
         headers: dict | None = None,
     ) -> httpx.Response:
-        """POST a GraphQL request; token=True uses the session's token, None or False sends none."""
-        sent = dict(headers or {})
+        """POST a GraphQL request; token=True uses the session's token, None or False sends none.
+
+        Decimal variables go on the wire as the exact numbers they hold.
+        """
+        sent = {"content-type": "application/json", **(headers or {})}
         bearer = self.token if token is True else token
         if bearer:
             sent["authorization"] = f"Bearer {bearer}"
         return self.http.post(
-            self.url, json={"query": query, "variables": variables or {}}, headers=sent
+            self.url,
+            content=json_body({"query": query, "variables": variables or {}}),
+            headers=sent,
         )
 
     def gql(self, query: str, variables: dict | None = None, **kwargs: Any) -> dict:
@@ -264,11 +258,11 @@ class Sandbox:
             "amount": Decimal(amount),
             "currency": "AUD",
             "externalReference": "test deposit",
-            "sender": {"accountName": "Test Payer", "bsb": "062000", "accountNo": "11112222"},
+            "sender": DEPOSIT_SENDER,
         }
         response = self.http.post(
             self.url + "_sandbox/deposits",
-            content=simplejson.dumps(payload | fields, use_decimal=True),
+            content=json_body(payload | fields),
             headers={"content-type": "application/json"},
         )
         assert response.status_code == 201, response.text

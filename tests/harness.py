@@ -1,0 +1,40 @@
+"""What every test that drives the sandbox shares: its credentials, exact JSON, waiting.
+
+A plain module beside tests/conftest.py (pytest puts tests/ on sys.path): `from harness import ...`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+API_EMAIL = "api@sandbox.local"
+API_PASSWORD = "sandbox-password"
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON with every non-integer number as the exact Decimal written on the wire."""
+    return json.loads(raw, parse_float=Decimal)
+
+
+def wait_until(
+    check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = ""
+) -> Any:
+    """Poll until check() returns something truthy; fail with what was last seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or check}")
+        time.sleep(interval)
+
+
+DEPOSIT_SENDER = {"accountName": "Test Payer", "bsb": "062000", "accountNo": "11112222"}
