@@ -2,9 +2,10 @@
 
 FlashFX gives up on a webhook after three retries (API.md §4.2), so sync is what guarantees
 that the mirror converges. Its list queries have no pagination (§2.5): we walk time windows
-by creation time (minCreatedAt/maxCreatedAt), and split a window in two whenever it returns
-`FLASHFX_SYNC_WINDOW_MAX_ROWS` rows or more, so no single answer (nor our memory) grows with
-the size of the account. Every row goes through the same apply rule as webhooks, in bulk.
+by creation time (minCreatedAt/maxCreatedAt) whose width adapts so that no answer reaches
+`FLASHFX_SYNC_WINDOW_MAX_ROWS` rows (see walk_windows), so neither an answer nor our memory
+grows with the size of the account. Every row goes through the same apply rule as webhooks,
+in bulk.
 
 Incremental sync = the windows since the last successful run (less an overlap), plus one look
 at everything still in a non-final status (a deposit clearing, a payout failing days after it
@@ -15,16 +16,16 @@ the second time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
-from flashfx.client import FlashFXClient
 
 from backoffice.mirror import Outcome
+from flashfx.client import FlashFXClient
 from parties.models import Recipient, Sender, SubClient
 from parties.services import parties_apply_remote_many
 
@@ -34,6 +35,7 @@ from .mirror import transfers_apply_remote_many
 log = logging.getLogger(__name__)
 
 ONE_MS = timedelta(milliseconds=1)
+MAX_WINDOW = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,7 @@ def sync_entity(
         if mode == "incremental" and spec.open_statuses:
             lookback = until - timedelta(days=settings.FLASHFX_SYNC_OPEN_LOOKBACK_DAYS)
             observed_at = timezone.now()
-            rows = spec.fetch(
-                client, {"statuses": list(spec.open_statuses), "minCreatedAt": iso(lookback)}
-            )
+            rows = _open_rows(client, spec, {"minCreatedAt": iso(lookback)})
             _count(run, spec.apply_many(spec.model, rows, observed_at), len(rows))
     except Exception as exc:
         run.status, run.error, run.finished_at = (
@@ -169,29 +169,74 @@ def _last_until(entity: str) -> datetime | None:
     return last - timedelta(seconds=settings.FLASHFX_SYNC_OVERLAP_SECONDS)
 
 
-def _walk(
-    client: FlashFXClient, spec: EntitySync, run: SyncRun, since: datetime, until: datetime
-) -> None:
-    """Windows over [since, until], oldest first, halving any window that comes back too full."""
-    max_rows = settings.FLASHFX_SYNC_WINDOW_MAX_ROWS
-    pending = [(since, until)]
-    while pending:
-        start, end = pending.pop()
-        observed_at = timezone.now()  # before the read: a version is at least this fresh
-        rows = spec.fetch(client, {"minCreatedAt": iso(start), "maxCreatedAt": iso(end)})
-        run.windows += 1
-        if len(rows) >= max_rows and end - start > 2 * ONE_MS:
-            middle = start + (end - start) / 2
-            pending += [(middle + ONE_MS, end), (start, middle)]  # popped oldest half first
+def _open_rows(client: FlashFXClient, spec: EntitySync, filters: dict) -> list:
+    """Everything still in a non-final status. Sub-clients filter on one `status` at a time (§2.5)."""
+    if spec.name == "subclients":
+        return [
+            row
+            for status in spec.open_statuses
+            for row in spec.fetch(client, {**filters, "status": status})
+        ]
+    return spec.fetch(client, {**filters, "statuses": list(spec.open_statuses)})
+
+
+@dataclass
+class Window:
+    start: datetime
+    end: datetime
+    rows: list
+    observed_at: datetime  # taken before the read: the rows are at least this fresh
+    requests: int  # including the too-full answers that were dropped
+
+
+def walk_windows(
+    fetch: Callable[[dict], list],
+    since: datetime,
+    until: datetime,
+    *,
+    max_rows: int,
+    first_window: timedelta,
+) -> Iterator[Window]:
+    """Windows over [since, until] by createdAt (both ends inclusive), oldest first.
+
+    A window that comes back with `max_rows` rows or more is dropped and asked again at half
+    the width; a window that comes back under a quarter full makes the next one twice as wide
+    (up to a year). So each answer stays under `max_rows` rows whatever the account's density,
+    a sparse history takes few requests, and memory follows the window, not the account.
+    """
+    width, start, requests = first_window, since, 0
+    while start <= until:
+        end = min(start + width, until)
+        observed_at = timezone.now()
+        rows = fetch({"minCreatedAt": iso(start), "maxCreatedAt": iso(end)})
+        requests += 1
+        if len(rows) >= max_rows and end - start > ONE_MS:
+            width = (end - start) / 2
             continue
         if len(rows) >= max_rows:
             log.warning(
-                "sync %s: %d rows share one millisecond at %s; applied them all",
-                spec.name,
-                len(rows),
-                start,
+                "sync: %d rows share the millisecond %s; took them all", len(rows), iso(start)
             )
-        _apply_window(spec, rows, observed_at, run)
+        yield Window(start, end, rows, observed_at, requests)
+        requests = 0
+        start = end + ONE_MS  # the wire has milliseconds; maxCreatedAt covered all of `end`'s
+        if len(rows) < max_rows // 4:
+            width = min(width * 2, MAX_WINDOW)
+
+
+def _walk(
+    client: FlashFXClient, spec: EntitySync, run: SyncRun, since: datetime, until: datetime
+) -> None:
+    windows = walk_windows(
+        lambda filters: spec.fetch(client, filters),
+        since,
+        until,
+        max_rows=settings.FLASHFX_SYNC_WINDOW_MAX_ROWS,
+        first_window=timedelta(hours=settings.FLASHFX_SYNC_FIRST_WINDOW_HOURS),
+    )
+    for window in windows:
+        run.windows += window.requests
+        _apply_window(spec, window.rows, window.observed_at, run)
 
 
 def _apply_window(spec: EntitySync, rows: list, observed_at: datetime, run: SyncRun) -> None:

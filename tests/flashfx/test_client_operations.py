@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from graphql import (
+    ArgumentNode,
+    FieldNode,
+    GraphQLObjectType,
+    OperationDefinitionNode,
+    VariableNode,
+    build_schema,
+    get_named_type,
+    validate,
+    visit,
+)
+from graphql.language import Visitor
+
+from flashfx.operations import DIRECTORY, OPERATIONS
+
+# The operation documents (flashfx/operations/*.graphql) against the contract, and the rule
+# that only flashfx/client.py imports gql. Validated here, never on each call (NOTES.md).
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+SCHEMA = build_schema((BASE_DIR / "flashfx" / "schema.graphql").read_text())
+EXPECTED = {
+    "Login", "Logout", "Balances", "Statement", "Deposits", "Deposit", "RefundDeposit",
+    "Withdrawals", "Withdrawal", "CreateWithdrawal", "Payments", "Payment", "CreatePayment",
+    "Quote", "Senders", "Sender", "CreateSender", "UpdateSender", "DeleteSender", "Recipients",
+    "Recipient", "CreateRecipient", "UpdateRecipient", "DeleteRecipient", "SubClients",
+    "SubClient", "CreateSubClient",
+}  # fmt: skip
+NAMES = sorted(OPERATIONS)
+
+
+def test_there_is_one_document_per_operation_the_client_needs():
+    assert set(OPERATIONS) == EXPECTED
+    assert {path.stem for path in DIRECTORY.glob("*.graphql")} == EXPECTED
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_document_validates_against_the_schema(name):
+    assert validate(SCHEMA, OPERATIONS[name].document) == []
+
+
+class _VariableUses(Visitor):
+    """Every place a variable is used, as (argument name, depth of the field it is on)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uses: list[tuple[str, str, bool]] = []  # (variable, argument, directly on root?)
+        self.depth = 0
+
+    def enter_field(self, node: FieldNode, *_args) -> None:
+        self.depth += 1
+        for argument in node.arguments or ():
+            self._argument(argument)
+
+    def leave_field(self, *_args) -> None:
+        self.depth -= 1
+
+    def _argument(self, argument: ArgumentNode) -> None:
+        value = argument.value
+        if isinstance(value, VariableNode):
+            self.uses.append((value.name.value, argument.name.value, self.depth == 1))
+        else:
+            self.uses.append(("<literal>", argument.name.value, False))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_document_declares_only_top_level_variables(name):
+    """API.md §1.1: only the root field's own arguments are variables (`$input`, `$id`), each
+    passed whole; no nested variables, no inline literals, no fragments."""
+    operation = OPERATIONS[name]
+    (definition,) = operation.document.definitions
+    assert isinstance(definition, OperationDefinitionNode)
+    uses = _VariableUses()
+    visit(operation.document, uses)
+    declared = {v.variable.name.value for v in definition.variable_definitions or ()}
+    assert all(on_root for _, _, on_root in uses.uses), uses.uses
+    assert {variable for variable, _, _ in uses.uses} == declared
+    # Each variable is named after the argument it fills, and types match the root field's.
+    root = (SCHEMA.mutation_type if operation.is_mutation else SCHEMA.query_type).fields[
+        operation.root_field
+    ]
+    for variable, argument, _ in uses.uses:
+        assert variable == argument
+        assert argument in root.args
+
+
+def _entity_type(name: str) -> GraphQLObjectType:
+    """The type the operation returns: the entity itself, or the one inside a `...Reply`."""
+    operation = OPERATIONS[name]
+    root = SCHEMA.mutation_type if operation.is_mutation else SCHEMA.query_type
+    returned = get_named_type(root.fields[operation.root_field].type)
+    for field in returned.fields.values():
+        if returned.name.endswith("Reply") and isinstance(
+            inner := get_named_type(field.type), GraphQLObjectType
+        ):
+            return inner
+    return returned
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_entity_with_a_sub_client_selects_its_id(name):
+    if "subClient" in _entity_type(name).fields:
+        assert re.search(r"subClient \{\s*id\s*\}", OPERATIONS[name].text)
+
+
+def test_only_the_client_imports_gql():
+    importing = re.compile(r"^\s*(from\s+gql\b|import\s+gql\b)", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(BASE_DIR))
+        for path in BASE_DIR.rglob("*.py")
+        if ".venv" not in path.parts
+        and "node_modules" not in path.parts
+        and importing.search(path.read_text(errors="replace"))
+    ]
+    assert offenders == ["flashfx/client.py"]
