@@ -16,12 +16,14 @@ the second time.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, connections
 from django.utils import timezone
 
 from backoffice.mirror import Outcome
@@ -234,9 +236,46 @@ def _walk(
         max_rows=settings.FLASHFX_SYNC_WINDOW_MAX_ROWS,
         first_window=timedelta(hours=settings.FLASHFX_SYNC_FIRST_WINDOW_HOURS),
     )
-    for window in windows:
+    for window in read_ahead(windows):
         run.windows += window.requests
         _apply_window(spec, window.rows, window.observed_at, run)
+
+
+def read_ahead(windows: Iterator[Window]) -> Iterator[Window]:
+    """Fetch the next window while the current one is written: the two halves of a sync wait
+    on different things (FlashFX, the database), so overlapping them nearly halves its time.
+    At most one window waits in the queue, so memory stays bounded by the window size.
+    """
+    handoff: queue.Queue[Window | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for window in windows:
+                while not stop.is_set():
+                    try:
+                        handoff.put(window, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            handoff.put(exc)
+        finally:
+            connections.close_all()  # this thread's own, if a token store used the database
+
+    producer = threading.Thread(target=produce, name="sync-read-ahead", daemon=True)
+    producer.start()
+    try:
+        while (item := handoff.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join(timeout=60)
 
 
 def _apply_window(spec: EntitySync, rows: list, observed_at: datetime, run: SyncRun) -> None:
