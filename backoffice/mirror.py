@@ -177,8 +177,13 @@ def apply_remote(model: type[Mirror], remote: Remote, *, authoritative: bool = F
         return Applied(obj, outcome, [k for k in changes if k != "anomaly"] if changes else [])
 
 
-def apply_remote_many(model: type[Mirror], remotes: Iterable[Remote]) -> dict[Outcome, int]:
-    """The same rule for a batch (a sync window): one lock query, bulk inserts and updates."""
+def apply_remote_many(
+    model: type[Mirror], remotes: Iterable[Remote], changed: list[str] | None = None
+) -> dict[Outcome, int]:
+    """The same rule for a batch (a sync window): one lock query, bulk inserts and updates.
+
+    `changed`, if given, receives the ids of the rows created or updated.
+    """
     by_id = {r.flashfx_id: r for r in remotes}  # one version per id; a list holds no duplicates
     counts = dict.fromkeys(Outcome, 0)
     if not by_id:
@@ -195,12 +200,16 @@ def apply_remote_many(model: type[Mirror], remotes: Iterable[Remote]) -> dict[Ou
             remote = by_id[flashfx_id]
             outcome, changes = decide(obj, remote)
             counts[outcome] += 1
+            if changed is not None and outcome is Outcome.UPDATED:
+                changed.append(flashfx_id)
             write = _changes_for_write(obj, outcome, changes, remote)
             if write:
                 for name, value in write.items():
                     setattr(obj, name, value)
                 dirty.append(obj)
                 dirty_fields.update(write)
+        if changed is not None:
+            changed.extend(row.flashfx_id for row in new_rows)
         if new_rows:
             # A row created meanwhile by a webhook makes this fail as a whole; the caller
             # retries the window, which then sees it as existing.

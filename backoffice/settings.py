@@ -104,6 +104,8 @@ FLASHFX_WEBHOOK_SECRET = env_str("FLASHFX_WEBHOOK_SECRET", dev_default="sandbox-
 FLASHFX_WEBHOOK_SECRET_PREVIOUS = env_str("FLASHFX_WEBHOOK_SECRET_PREVIOUS", default="")
 FLASHFX_CONNECT_TIMEOUT = env_float("FLASHFX_CONNECT_TIMEOUT", default=5.0)
 FLASHFX_READ_TIMEOUT = env_float("FLASHFX_READ_TIMEOUT", default=30.0)
+# How long a query keeps retrying (backoff with jitter) before FlashFXUnavailable is raised.
+FLASHFX_QUERY_RETRY_BUDGET_SECONDS = env_float("FLASHFX_QUERY_RETRY_BUDGET_SECONDS", default=15.0)
 
 # Sync and reconciliation (payments/services/sync.py, reconcile.py).
 FLASHFX_SYNC_EPOCH = env_datetime(
@@ -115,6 +117,15 @@ FLASHFX_SYNC_OVERLAP_SECONDS = env_int("FLASHFX_SYNC_OVERLAP_SECONDS", default=3
 FLASHFX_SYNC_OPEN_LOOKBACK_DAYS = env_int("FLASHFX_SYNC_OPEN_LOOKBACK_DAYS", default=45)
 FLASHFX_SYNC_INTERVAL_SECONDS = env_int("FLASHFX_SYNC_INTERVAL_SECONDS", default=300)
 FLASHFX_RECONCILE_DAYS = env_int("FLASHFX_RECONCILE_DAYS", default=7)
+
+# Inbound webhooks (webhooks/).
+FLASHFX_WEBHOOK_MAX_BODY_BYTES = env_int("FLASHFX_WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# How many reverse proxies in front of us append to X-Forwarded-For (0: use REMOTE_ADDR).
+FLASHFX_WEBHOOK_TRUSTED_PROXIES = env_int("FLASHFX_WEBHOOK_TRUSTED_PROXIES", default=0)
+# Source allow-list: CIDRs, or "uat" / "production" for FlashFX's published addresses; empty = off.
+FLASHFX_WEBHOOK_ALLOWED_IPS = env_list("FLASHFX_WEBHOOK_ALLOWED_IPS", default="")
+FLASHFX_WEBHOOK_RETENTION_DAYS = env_int("FLASHFX_WEBHOOK_RETENTION_DAYS", default=30)
+FLASHFX_WEBHOOK_SILENCE_MINUTES = env_int("FLASHFX_WEBHOOK_SILENCE_MINUTES", default=30)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -219,6 +230,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flashfx-reconcile-nightly": {
         "task": "payments.tasks.reconcile_flashfx",
         "schedule": crontab(hour=3, minute=15),  # after FlashFX's day has settled (UTC)
+    },
+    "webhooks-sweep": {"task": "webhooks.tasks.sweep_inbound_events", "schedule": 60.0},
+    "webhooks-silence": {"task": "webhooks.tasks.check_webhook_silence", "schedule": 300.0},
+    "webhooks-prune": {
+        "task": "webhooks.tasks.prune_inbound_events",
+        "schedule": crontab(hour=4, minute=0),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -115,7 +115,9 @@ def sub_client_for(flashfx_id: str | None) -> SubClient | None:
 REMOTES = {Sender: sender_remote, Recipient: recipient_remote, SubClient: sub_client_remote}
 
 
-def parties_apply_remote_many(model, remotes: list, observed_at: datetime) -> dict[Outcome, int]:
+def parties_apply_remote_many(
+    model, remotes: list, observed_at: datetime, changed: list[str] | None = None
+) -> dict[Outcome, int]:
     """A sync window of senders, recipients or sub-clients: the same rule as one by one, in bulk."""
     build = REMOTES[model]
-    return apply_remote_many(model, [build(r, observed_at) for r in remotes])
+    return apply_remote_many(model, [build(r, observed_at) for r in remotes], changed)

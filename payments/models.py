@@ -195,6 +195,10 @@ class SyncRun(models.Model):
     stale = models.PositiveIntegerField(default=0)
     refused = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # FlashFX ids sync created or updated (at most 1,000): changes no webhook had reported.
+    changed_ids = models.JSONField(default=list, blank=True)
+    silence_checked_at = models.DateTimeField(null=True, blank=True)
+    silent_ids = models.JSONField(default=list, blank=True)  # of those, never reported by a webhook
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -170,8 +170,10 @@ def payment_apply_remote(
     return _apply_one(Payment, remote, observed_at, authoritative)
 
 
-def transfers_apply_remote_many(model, remotes: list, observed_at: datetime) -> dict[Outcome, int]:
+def transfers_apply_remote_many(
+    model, remotes: list, observed_at: datetime, changed: list[str] | None = None
+) -> dict[Outcome, int]:
     """A sync window of one kind at once: the same rule as the single services, in bulk."""
     sub_clients = _sub_client_ids(r.sub_client_id for r in remotes)
     build = REMOTES[model]
-    return apply_remote_many(model, [build(r, observed_at, sub_clients) for r in remotes])
+    return apply_remote_many(model, [build(r, observed_at, sub_clients) for r in remotes], changed)

@@ -45,7 +45,7 @@ class EntitySync:
     name: str
     model: type
     fetch: Callable[[FlashFXClient, dict], list]
-    apply_many: Callable[[type, list, datetime], dict[Outcome, int]]
+    apply_many: Callable[[type, list, datetime, list[str]], dict[Outcome, int]]
     open_statuses: tuple[str, ...] = ()  # re-read on every incremental sync
 
 
@@ -118,7 +118,7 @@ def sync_entity(
             lookback = until - timedelta(days=settings.FLASHFX_SYNC_OPEN_LOOKBACK_DAYS)
             observed_at = timezone.now()
             rows = _open_rows(client, spec, {"minCreatedAt": iso(lookback)})
-            _count(run, spec.apply_many(spec.model, rows, observed_at), len(rows))
+            _count(run, spec.apply_many(spec.model, rows, observed_at, run.changed_ids), len(rows))
     except Exception as exc:
         run.status, run.error, run.finished_at = (
             SyncRun.Status.FAILED,
@@ -128,6 +128,7 @@ def sync_entity(
         run.save()
         log.exception("sync of %s failed", entity)
         raise
+    run.changed_ids = list(dict.fromkeys(run.changed_ids))[:1000]
     run.status, run.finished_at = SyncRun.Status.SUCCEEDED, timezone.now()
     run.save()
     log.info(
@@ -280,11 +281,11 @@ def read_ahead(windows: Iterator[Window]) -> Iterator[Window]:
 
 def _apply_window(spec: EntitySync, rows: list, observed_at: datetime, run: SyncRun) -> None:
     try:
-        counts = spec.apply_many(spec.model, rows, observed_at)
+        counts = spec.apply_many(spec.model, rows, observed_at, run.changed_ids)
     except IntegrityError:
         # A webhook created one of these rows between our lock and our insert: go again,
         # now it is an existing row like the others.
-        counts = spec.apply_many(spec.model, rows, observed_at)
+        counts = spec.apply_many(spec.model, rows, observed_at, run.changed_ids)
     _count(run, counts, len(rows))
 
 

@@ -1,0 +1,300 @@
+"""Receiving a FlashFX webhook: verify, keep, deduplicate, answer (API.md §4.2-§4.4).
+
+The hot path is one HMAC, one JSON parse and one INSERT ... ON CONFLICT DO NOTHING RETURNING:
+the row is written whatever the verdict (accepted, or quarantined with its reason), and a
+repeat of a known request id costs no exception (NOTES.md: the IntegrityError path is slow).
+Processing happens later, in a worker (webhooks.processing), after the row is committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import InboundEvent
+
+log = logging.getLogger(__name__)
+
+Status, Reason = InboundEvent.Status, InboundEvent.Reason
+KEPT_HEADERS = (
+    "content-type",
+    "content-length",
+    "user-agent",
+    "flashfx-request-id",
+    "flashfx-signature",
+    "x-forwarded-for",
+)
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")  # format undocumented (§5.31); ours is 24-hex
+MAX_JSON_DEPTH = 32  # FlashFX payloads are flat with small objects (§4.6)
+# Published source addresses (§4.2), for FLASHFX_WEBHOOK_ALLOWED_IPS=uat or =production.
+PUBLISHED_IPS = {
+    "uat": ("52.64.185.170/32", "13.210.129.208/32"),
+    "production": ("52.62.138.234/32", "52.65.3.195/32"),
+}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What to answer: the HTTP status, and the stored row."""
+
+    status_code: int
+    event_id: int | None
+    detail: str
+
+
+def signature_valid(body: bytes, header: str) -> bool:
+    """Base64 HMAC-SHA256 of the raw body (§4.4), against the current and, while rotating, the previous secret."""
+    for secret in (settings.FLASHFX_WEBHOOK_SECRET, settings.FLASHFX_WEBHOOK_SECRET_PREVIOUS):
+        if secret:
+            expected = base64.b64encode(
+                hmac.new(secret.encode(), body, hashlib.sha256).digest()
+            ).decode()
+            if hmac.compare_digest(expected.encode(), header.encode()):
+                return True
+    return False
+
+
+@cache
+def allowed_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None:
+    """None when the allow-list is off (the embedded default)."""
+    entries = settings.FLASHFX_WEBHOOK_ALLOWED_IPS
+    if not entries:
+        return None
+    networks = []
+    for entry in entries:
+        for cidr in PUBLISHED_IPS.get(entry.lower(), (entry,)):
+            networks.append(ipaddress.ip_network(cidr, strict=False))
+    return tuple(networks)
+
+
+def client_ip(meta: dict[str, Any]) -> str | None:
+    """REMOTE_ADDR, or the address our outermost trusted proxy saw (FLASHFX_WEBHOOK_TRUSTED_PROXIES)."""
+    hops = settings.FLASHFX_WEBHOOK_TRUSTED_PROXIES
+    address = meta.get("REMOTE_ADDR")
+    if hops:
+        forwarded = [
+            a.strip() for a in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()
+        ]
+        if len(forwarded) >= hops:
+            address = forwarded[-hops]
+    try:
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth, stopping early past `limit`."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        depth += 1
+        level = [
+            c
+            for v in level
+            for c in (v.values() if isinstance(v, dict) else v if isinstance(v, list) else ())
+            if isinstance(c, dict | list)
+        ]
+    return depth
+
+
+def _verdict(
+    body: bytes, headers: dict[str, str], remote_addr: str | None
+) -> tuple[str, dict | None]:
+    """The quarantine reason, or "" and the payload for an acceptable event."""
+    networks = allowed_networks()
+    if networks is not None and (
+        remote_addr is None or not any(ipaddress.ip_address(remote_addr) in n for n in networks)
+    ):
+        return Reason.IP_NOT_ALLOWED, None
+    signature = headers.get("flashfx-signature", "")
+    if not signature:
+        return Reason.MISSING_SIGNATURE, None
+    if not signature_valid(body, signature):
+        return Reason.BAD_SIGNATURE, None
+    request_id = headers.get("flashfx-request-id", "")
+    if not request_id:
+        return Reason.MISSING_REQUEST_ID, None
+    if not REQUEST_ID.match(request_id):  # e.g. two headers joined into "a, b"
+        return Reason.MALFORMED_REQUEST_ID, None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return Reason.NOT_UTF8, None
+    try:
+        payload = json.loads(text)
+    except RecursionError:
+        return Reason.JSON_TOO_DEEP, None
+    except ValueError:
+        return Reason.NOT_JSON, None
+    if _depth(payload, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        return Reason.JSON_TOO_DEEP, None
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("event"), str)
+        and payload["event"]
+        and isinstance(payload.get("id"), str | int)
+    ):
+        return Reason.NOT_AN_EVENT, None
+    return "", payload
+
+
+STATUS_FOR_REASON = {
+    Reason.IP_NOT_ALLOWED: 403,
+    Reason.MISSING_SIGNATURE: 401,
+    Reason.BAD_SIGNATURE: 401,
+}
+
+
+def receive(*, body: bytes, headers: dict[str, str], remote_addr: str | None) -> Receipt:
+    """Store the request as one row, whatever it holds, then say what to answer."""
+    headers = {k.lower(): v for k, v in headers.items()}
+    kept = {k: headers[k] for k in KEPT_HEADERS if k in headers}
+    reason, payload = _verdict(body, headers, remote_addr)
+    digest = hashlib.sha256(body).hexdigest()
+    row = {
+        "accepted": not reason,
+        "request_id": headers.get("flashfx-request-id", "")[:200],
+        "status": Status.QUARANTINED if reason else Status.RECEIVED,
+        "reason": reason,
+        "event": str(payload["event"])[:64] if payload else "",
+        "entity_id": str(payload["id"])[:64] if payload else "",
+        "event_scheduled_at": _scheduled_at(payload),
+        "body": body,
+        "body_sha256": digest,
+        "body_size": len(body),
+        "headers": kept,
+        "remote_addr": remote_addr,
+    }
+    event_id = insert(row)
+    if reason:
+        log.warning(
+            "webhook quarantined (%s) from %s: request id %r",
+            reason,
+            remote_addr,
+            row["request_id"],
+        )
+        return Receipt(STATUS_FOR_REASON.get(reason, 400), event_id, reason)
+    if event_id is None:
+        return _repeat(row)
+    transaction.on_commit(lambda: _hand_to_worker(event_id))
+    return Receipt(200, event_id, "received")
+
+
+def too_large(*, size: int, headers: dict[str, str], remote_addr: str | None) -> Receipt:
+    """Refused unread (413): recorded without its body so that it is still seen."""
+    headers = {k.lower(): v for k, v in headers.items()}
+    event_id = insert(
+        {
+            "accepted": False,
+            "request_id": headers.get("flashfx-request-id", "")[:200],
+            "status": Status.QUARANTINED,
+            "reason": Reason.TOO_LARGE,
+            "event": "",
+            "entity_id": "",
+            "event_scheduled_at": None,
+            "body": b"",
+            "body_sha256": "",
+            "body_size": size,
+            "headers": {k: headers[k] for k in KEPT_HEADERS if k in headers},
+            "remote_addr": remote_addr,
+        }
+    )
+    log.warning("webhook of %d bytes refused from %s", size, remote_addr)
+    return Receipt(413, event_id, Reason.TOO_LARGE)
+
+
+def _repeat(row: dict) -> Receipt:
+    """A request id we already hold: the same body is a retry (2xx, not processed again)."""
+    original = (
+        InboundEvent.objects.filter(request_id=row["request_id"], accepted=True)
+        .values("pk", "body_sha256")
+        .first()
+    )
+    if original is not None and original["body_sha256"] == row["body_sha256"]:
+        return Receipt(200, original["pk"], "duplicate")
+    conflict_id = insert(
+        {**row, "accepted": False, "status": Status.CONFLICT, "reason": Reason.DIFFERENT_BODY}
+    )
+    log.error(
+        "ALERT webhook request id %s reused with a different body (kept as event %s, never applied)",
+        row["request_id"],
+        conflict_id,
+    )
+    return Receipt(409, conflict_id, Reason.DIFFERENT_BODY)
+
+
+def _scheduled_at(payload: dict | None) -> datetime | None:
+    value = payload.get("eventScheduledAt") if payload else None
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def _hand_to_worker(event_id: int) -> None:
+    from . import tasks  # the task module imports the processing services
+
+    try:
+        tasks.process_inbound_event.delay(event_id)
+    except Exception:
+        # The event is durable: the beat sweeper enqueues RECEIVED events the broker lost.
+        log.exception("could not enqueue webhook event %s; the sweeper will pick it up", event_id)
+
+
+_COLUMNS = (
+    "accepted",
+    "request_id",
+    "status",
+    "reason",
+    "event",
+    "entity_id",
+    "event_scheduled_at",
+    "body",
+    "body_sha256",
+    "body_size",
+    "headers",
+    "remote_addr",
+    "received_at",
+    "attempts",
+    "last_error",
+    "outcome",
+)
+
+
+@cache
+def _insert_sql() -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(InboundEvent._meta.get_field(c).column) for c in _COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_COLUMNS))
+    return (
+        f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT DO NOTHING RETURNING {quote('id')}"
+    )
+
+
+def insert(row: dict) -> int | None:
+    """One INSERT; None when the accepted row for this request id already exists."""
+    values = {**row, "received_at": timezone.now(), "attempts": 0, "last_error": "", "outcome": ""}
+    params = [
+        InboundEvent._meta.get_field(c).get_db_prep_save(values[c], connection) for c in _COLUMNS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), params)
+        found = cursor.fetchone()
+    return found[0] if found else None
