@@ -172,6 +172,8 @@ if DATABASE_URL := env_str("DATABASE_URL", default=""):
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
     }
+    # One test database per test run, so that two runs on one machine never drop each other's.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 else:
     DATABASES = {
         "default": {
