@@ -7,6 +7,7 @@ one login serves every web and worker process (API.md §1.2: at most one login p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,9 +17,12 @@ from django.conf import settings
 from django.db import transaction
 
 from flashfx.client import FlashFXClient
+from flashfx.errors import FlashFXError
 from flashfx.tokens import RedisTokenStore, StoredToken, TokenStore
 
 from .models import FlashFXToken
+
+log = logging.getLogger(__name__)
 
 
 def _aware(timestamp: float) -> datetime:
@@ -81,4 +85,20 @@ def flashfx_client() -> FlashFXClient:
         token_store=token_store(),
         connect_timeout=settings.FLASHFX_CONNECT_TIMEOUT,
         read_timeout=settings.FLASHFX_READ_TIMEOUT,
+        query_retry_budget_seconds=settings.FLASHFX_QUERY_RETRY_BUDGET_SECONDS,
     )
+
+
+def logout_quietly(client: FlashFXClient) -> None:
+    """Give the token back at the end of a long-running command, best effort.
+
+    FlashFX being down is a common reason for a command to end, and then the logout fails too:
+    that must not replace the command's own error. The token is forgotten either way and
+    expires at FlashFX on its own.
+    """
+    try:
+        client.logout()
+    except FlashFXError as exc:
+        log.warning(
+            "flashfx logout failed (%s: %s); the token will expire", type(exc).__name__, exc
+        )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from backoffice.flashfx import flashfx_client
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from backoffice.flashfx import flashfx_client
 from flashfx.errors import FlashFXUnavailable
 
 from .services import reconcile, sync

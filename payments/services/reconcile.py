@@ -20,9 +20,9 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
-from flashfx.client import FlashFXClient
 
 from backoffice.mirror import Remote, apply_remote
+from flashfx.client import FlashFXClient
 from parties import services as parties_services
 from parties.models import Recipient, Sender, SubClient
 

@@ -9,8 +9,9 @@ in bulk.
 
 Incremental sync = the windows since the last successful run (less an overlap), plus one look
 at everything still in a non-final status (a deposit clearing, a payout failing days after it
-was CONFIRMED), since status changes do not change createdAt. Running it twice changes nothing
-the second time.
+was CONFIRMED), since status changes do not change createdAt; and what the mirror still holds
+as open but FlashFX no longer lists as open (a deposit that cleared, a payment that closed) has
+its createdAt range read again. Running it twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ def sync_entity(
             observed_at = timezone.now()
             rows = _open_rows(client, spec, {"minCreatedAt": iso(lookback)})
             _count(run, spec.apply_many(spec.model, rows, observed_at, run.changed_ids), len(rows))
+            # What the mirror holds as open but FlashFX no longer lists as open has moved on
+            # (a deposit cleared, a payment closed): read its createdAt range again.
+            if (
+                oldest := _oldest_moved_on(spec, lookback, since, {r.id for r in rows})
+            ) is not None:
+                _walk(client, spec, run, oldest, since)
     except Exception as exc:
         run.status, run.error, run.finished_at = (
             SyncRun.Status.FAILED,
@@ -170,6 +177,29 @@ def _last_until(entity: str) -> datetime | None:
         return None
     # Overlap, for rows committed at FlashFX with a createdAt just before our last look.
     return last - timedelta(seconds=settings.FLASHFX_SYNC_OVERLAP_SECONDS)
+
+
+def _oldest_moved_on(
+    spec: EntitySync, lookback: datetime, before: datetime, still_open: set[str]
+) -> datetime | None:
+    """The oldest createdAt among rows the mirror holds in an open status, created in
+    [lookback, before), that FlashFX did not list as open: they left it since the last look."""
+    held_open = spec.model.objects.filter(
+        flashfx_status__in=spec.open_statuses,
+        flashfx_created_at__gte=lookback,
+        flashfx_created_at__lt=before,
+    ).values_list("flashfx_id", "flashfx_created_at")
+    moved = [
+        created for flashfx_id, created in held_open.iterator() if flashfx_id not in still_open
+    ]
+    if moved:
+        log.info(
+            "sync %s: %d rows left their open status; re-reading from %s",
+            spec.name,
+            len(moved),
+            iso(min(moved)),
+        )
+    return min(moved, default=None)
 
 
 def _open_rows(client: FlashFXClient, spec: EntitySync, filters: dict) -> list:

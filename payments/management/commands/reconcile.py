@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from backoffice.flashfx import flashfx_client
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from backoffice.flashfx import flashfx_client, logout_quietly
 from flashfx.errors import FlashFXError
 from payments.services import reconcile, sync
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         except FlashFXError as exc:
             raise CommandError(f"FlashFX: {type(exc).__name__}: {exc}") from exc
         finally:
-            client.logout()
+            logout_quietly(client)
         items = list(report.items.all())
         self.stdout.write(
             f"drift report {report.pk}: {report.compared} compared, {len(items)} differences"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from backoffice.flashfx import flashfx_client
 from django.core.management.base import BaseCommand, CommandError
 
+from backoffice.flashfx import flashfx_client, logout_quietly
 from flashfx.errors import FlashFXError
 from payments.services import sync
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         except FlashFXError as exc:
             raise CommandError(f"FlashFX: {type(exc).__name__}: {exc}") from exc
         finally:
-            client.logout()  # a long-running command gives its token back
+            logout_quietly(client)  # a long-running command gives its token back
         for run in runs:
             self.stdout.write(
                 f"{run.entity:<12} {run.mode:<11} windows={run.windows} fetched={run.fetched} created={run.created} "
