@@ -114,18 +114,19 @@ def test_a_429_carries_its_retry_after_and_is_not_retried_beyond_the_budget(fund
 
 
 def test_a_slow_query_times_out_and_is_unavailable_after_its_budget(funded):
-    with make_client(funded.url, read_timeout=0.3, query_retry_budget_seconds=0.5) as client:
+    # Generous margins (1 s timeout, 3 s delay) so a busy machine's slow login is not mistaken for it.
+    with make_client(funded.url, read_timeout=1.0, query_retry_budget_seconds=0.5) as client:
         client.login()
-        funded.faults(slow=1.0, slow_seconds=1.0, operations=["balances"])
+        funded.faults(slow=1.0, slow_seconds=3.0, operations=["balances"])
         with pytest.raises(FlashFXUnavailable) as raised:
             client.balances()
     assert raised.value.code == "READ_TIMEOUT"
 
 
 def test_a_slow_mutation_is_outcome_unknown_and_did_take_effect(funded):
-    with make_client(funded.url, read_timeout=0.3) as client:
+    with make_client(funded.url, read_timeout=1.0) as client:
         client.login()
-        funded.faults(slow=1.0, slow_seconds=1.0, operations=["createWithdrawal"], limit=1)
+        funded.faults(slow=1.0, slow_seconds=3.0, operations=["createWithdrawal"], limit=1)
 
         with pytest.raises(OutcomeUnknown) as raised:
             client.create_withdrawal(payout("slow-1"))
