@@ -7,6 +7,7 @@ With DEBUG off, missing secrets stop start-up with one message naming all of the
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from datetime import datetime
@@ -124,6 +125,14 @@ FLASHFX_WEBHOOK_MAX_BODY_BYTES = env_int("FLASHFX_WEBHOOK_MAX_BODY_BYTES", defau
 FLASHFX_WEBHOOK_TRUSTED_PROXIES = env_int("FLASHFX_WEBHOOK_TRUSTED_PROXIES", default=0)
 # Source allow-list: CIDRs, or "uat" / "production" for FlashFX's published addresses; empty = off.
 FLASHFX_WEBHOOK_ALLOWED_IPS = env_list("FLASHFX_WEBHOOK_ALLOWED_IPS", default="")
+for _entry in FLASHFX_WEBHOOK_ALLOWED_IPS:
+    if _entry.lower() not in ("uat", "production"):
+        try:
+            ipaddress.ip_network(_entry, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"FLASHFX_WEBHOOK_ALLOWED_IPS: {_entry!r} is not a CIDR, 'uat' or 'production'"
+            ) from None
 FLASHFX_WEBHOOK_RETENTION_DAYS = env_int("FLASHFX_WEBHOOK_RETENTION_DAYS", default=30)
 FLASHFX_WEBHOOK_SILENCE_MINUTES = env_int("FLASHFX_WEBHOOK_SILENCE_MINUTES", default=30)
 
@@ -276,7 +285,10 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+    # Load balancers probe over plain HTTP; and FlashFX counts any 3xx as a failed delivery, so a
+    # webhook that reaches us as HTTP behind a misconfigured proxy is verified by its signature
+    # instead of being redirected.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^webhooks/flashfx/?$"]
     SECURE_HSTS_SECONDS = 365 * 24 * 60 * 60
     if env_bool("TRUSTED_PROXY_SSL_HEADER", default=False):
         # Only behind a proxy that always sets (never forwards) X-Forwarded-Proto.

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -37,8 +37,11 @@ KEPT_HEADERS = (
     "flashfx-signature",
     "x-forwarded-for",
 )
-REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")  # format undocumented (§5.31); ours is 24-hex
+REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")  # format undocumented (§5.31); ours is 24-hex
 MAX_JSON_DEPTH = 32  # FlashFX payloads are flat with small objects (§4.6)
+MAX_BODY_SIZE = (
+    2**31 - 1
+)  # what body_size (a PostgreSQL integer) can hold; a declared size may not fit
 # Published source addresses (§4.2), for FLASHFX_WEBHOOK_ALLOWED_IPS=uat or =production.
 PUBLISHED_IPS = {
     "uat": ("52.64.185.170/32", "13.210.129.208/32"),
@@ -81,7 +84,12 @@ def allowed_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, .
 
 
 def client_ip(meta: dict[str, Any]) -> str | None:
-    """REMOTE_ADDR, or the address our outermost trusted proxy saw (FLASHFX_WEBHOOK_TRUSTED_PROXIES)."""
+    """REMOTE_ADDR, or the address our outermost trusted proxy saw (FLASHFX_WEBHOOK_TRUSTED_PROXIES).
+
+    An IPv4-mapped IPv6 address (a dual-stack listener's "::ffff:52.64.185.170") is the IPv4
+    address it carries, so that it matches the published IPv4 ranges; an IPv6 zone ("%eth0")
+    is dropped, as PostgreSQL's inet cannot hold it.
+    """
     hops = settings.FLASHFX_WEBHOOK_TRUSTED_PROXIES
     address = meta.get("REMOTE_ADDR")
     if hops:
@@ -91,9 +99,24 @@ def client_ip(meta: dict[str, Any]) -> str | None:
         if len(forwarded) >= hops:
             address = forwarded[-hops]
     try:
-        return str(ipaddress.ip_address(address)) if address else None
+        ip = ipaddress.ip_address(address) if address else None
     except ValueError:
         return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = ip.ipv4_mapped or ipaddress.IPv6Address(ip.packed)
+    return str(ip) if ip else None
+
+
+def _text(value: str, limit: int | None = None) -> str:
+    """A string any database text column takes: PostgreSQL refuses NUL, and a lone surrogate
+    (JSON's "\\ud800") cannot be encoded as UTF-8. The raw body keeps the exact bytes."""
+    if not value.isascii() or "\x00" in value:
+        value = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    return value[:limit]
+
+
+def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: _text(headers[k]) for k in KEPT_HEADERS if k in headers}
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -127,7 +150,7 @@ def _verdict(
     request_id = headers.get("flashfx-request-id", "")
     if not request_id:
         return Reason.MISSING_REQUEST_ID, None
-    if not REQUEST_ID.match(request_id):  # e.g. two headers joined into "a, b"
+    if not REQUEST_ID.fullmatch(request_id):  # e.g. two headers joined into "a, b"
         return Reason.MALFORMED_REQUEST_ID, None
     try:
         text = body.decode("utf-8")
@@ -146,6 +169,7 @@ def _verdict(
         and isinstance(payload.get("event"), str)
         and payload["event"]
         and isinstance(payload.get("id"), str | int)
+        and not isinstance(payload["id"], bool)
     ):
         return Reason.NOT_AN_EVENT, None
     return "", payload
@@ -161,21 +185,20 @@ STATUS_FOR_REASON = {
 def receive(*, body: bytes, headers: dict[str, str], remote_addr: str | None) -> Receipt:
     """Store the request as one row, whatever it holds, then say what to answer."""
     headers = {k.lower(): v for k, v in headers.items()}
-    kept = {k: headers[k] for k in KEPT_HEADERS if k in headers}
     reason, payload = _verdict(body, headers, remote_addr)
     digest = hashlib.sha256(body).hexdigest()
     row = {
         "accepted": not reason,
-        "request_id": headers.get("flashfx-request-id", "")[:200],
+        "request_id": _text(headers.get("flashfx-request-id", ""), 200),
         "status": Status.QUARANTINED if reason else Status.RECEIVED,
         "reason": reason,
-        "event": str(payload["event"])[:64] if payload else "",
-        "entity_id": str(payload["id"])[:64] if payload else "",
+        "event": _text(payload["event"], 64) if payload else "",
+        "entity_id": _text(str(payload["id"]), 64) if payload else "",
         "event_scheduled_at": _scheduled_at(payload),
         "body": body,
         "body_sha256": digest,
         "body_size": len(body),
-        "headers": kept,
+        "headers": _kept_headers(headers),
         "remote_addr": remote_addr,
     }
     event_id = insert(row)
@@ -199,7 +222,7 @@ def too_large(*, size: int, headers: dict[str, str], remote_addr: str | None) ->
     event_id = insert(
         {
             "accepted": False,
-            "request_id": headers.get("flashfx-request-id", "")[:200],
+            "request_id": _text(headers.get("flashfx-request-id", ""), 200),
             "status": Status.QUARANTINED,
             "reason": Reason.TOO_LARGE,
             "event": "",
@@ -207,8 +230,8 @@ def too_large(*, size: int, headers: dict[str, str], remote_addr: str | None) ->
             "event_scheduled_at": None,
             "body": b"",
             "body_sha256": "",
-            "body_size": size,
-            "headers": {k: headers[k] for k in KEPT_HEADERS if k in headers},
+            "body_size": min(size, MAX_BODY_SIZE),  # the declared size is in the headers
+            "headers": _kept_headers(headers),
             "remote_addr": remote_addr,
         }
     )
@@ -242,9 +265,10 @@ def _scheduled_at(payload: dict | None) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC, as stored: "0001-01-01T00:00:00+01:00" is before year 1 there (OverflowError).
+        return parsed.astimezone(UTC) if parsed.tzinfo else None
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else None
 
 
 def _hand_to_worker(event_id: int) -> None:

@@ -103,3 +103,18 @@ def test_database_url_selects_postgresql():
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+def test_a_webhook_allow_list_entry_that_is_not_a_network_stops_start_up(tmp_path):
+    result = run_django(
+        "", tmp_path, DEBUG="true", FLASHFX_WEBHOOK_ALLOWED_IPS="uat,52.64.0.0/16,not-an-ip"
+    )
+    assert result.returncode != 0
+    assert "FLASHFX_WEBHOOK_ALLOWED_IPS: 'not-an-ip'" in result.stderr
+
+
+def test_webhook_allow_list_presets_and_networks_are_accepted(tmp_path):
+    result = run_django(
+        "", tmp_path, DEBUG="true", FLASHFX_WEBHOOK_ALLOWED_IPS="uat, production, 10.0.0.0/8"
+    )
+    assert result.returncode == 0, result.stderr
