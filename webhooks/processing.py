@@ -4,15 +4,22 @@ An event is claimed by a compare-and-set on its status, so a second delivery of 
 acks, a redelivered message, a replay) finds it taken and does nothing. Its payload is applied
 to the mirror as the provider's version observed at `eventScheduledAt`, with only the fields the
 payload carries (§4.6 payloads are partial), so ordering, races and backward moves are decided
-in one place (backoffice.mirror). An entity we do not mirror yet is fetched from the API first.
+in one place (backoffice.mirror). An entity we do not mirror yet is fetched from the API first,
+before any transaction is opened: an HTTP call never runs while we hold a database lock (on
+SQLite that lock is the whole database, and the receiver would answer 503 meanwhile).
+
+`processed_at` is when processing last ran: set when an attempt starts (the claim), and again
+when it ends well. The sweeper uses it to tell a worker that died mid-attempt from a slow one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +39,11 @@ from .models import InboundEvent
 log = logging.getLogger(__name__)
 Status = InboundEvent.Status
 RETRYABLE = (Exception,)  # any failure is retried with backoff, then dead-lettered
+RECEIVED_GRACE = timedelta(minutes=1)  # a RECEIVED event older than this was never enqueued
+PROCESSING_TIMEOUT = timedelta(minutes=10)  # an attempt running longer than this has died
+# Longer than the task's longest retry countdown (600 s): a FAILED event whose last attempt is
+# older than this has lost its retry (e.g. the broker was down when the retry was scheduled).
+RETRY_LOST_AFTER = timedelta(minutes=15)
 
 # Event name -> (mirror, the status it means); None keeps the current one (the FX leg, §3.6.3).
 EVENTS: dict[str, tuple[type, str | None]] = {
@@ -153,8 +165,25 @@ APPLY_FETCHED = {
 }
 
 
-def apply_event(event: str, payload: dict, received_at: datetime) -> str:
-    """Apply one event's payload to its mirror; returns what happened, in words."""
+@dataclass(frozen=True)
+class Prepared:
+    """An event ready to apply: everything that needs FlashFX has been asked already."""
+
+    model: type
+    status: str | None  # None: keep the mirror's (the FX leg)
+    flashfx_id: str
+    payload: dict
+    observed_at: datetime
+    fetched: Any = None  # FlashFX's version, when we did not mirror the entity yet
+    fetched_at: datetime | None = None
+
+
+def prepare_event(event: str, payload: dict, received_at: datetime) -> Prepared | str:
+    """What applying the event needs, or the words for an event with nothing to apply.
+
+    Reads the database and, for an entity not mirrored yet, FlashFX: call it outside any
+    transaction, so that no lock is held across the HTTP call.
+    """
     if event == "test":
         return "ignored: test event"
     if event.startswith(NOT_MIRRORED):
@@ -165,26 +194,54 @@ def apply_event(event: str, payload: dict, received_at: datetime) -> str:
     model, status = EVENTS[event]
     flashfx_id = str(payload["id"])
     observed_at = _observed_at(payload, received_at)
+    if model.objects.filter(flashfx_id=flashfx_id).exists():
+        return Prepared(model, status, flashfx_id, payload, observed_at)
+    # Taken before the read, like sync does: the answer is at least this fresh. Taken after,
+    # an event queued while the request was in flight would look older than the answer and
+    # be dropped as stale, although the answer does not hold it.
+    fetched_at = timezone.now()
+    fetched = _fetch(model, flashfx_id)
+    return Prepared(model, status, flashfx_id, payload, observed_at, fetched, fetched_at)
+
+
+def apply_prepared(prepared: Prepared) -> str:
+    """Write a prepared event to its mirror (no HTTP here); returns what happened, in words."""
+    model, flashfx_id = prepared.model, prepared.flashfx_id
     notes = []
-    if not model.objects.filter(flashfx_id=flashfx_id).exists():
-        fetched = _fetch(model, flashfx_id)
-        APPLY_FETCHED[model](remote=fetched, observed_at=timezone.now())
+    if prepared.fetched is not None:
+        # Through the rule as well: a worker that mirrored it meanwhile is not overwritten.
+        APPLY_FETCHED[model](remote=prepared.fetched, observed_at=prepared.fetched_at)
         notes.append("fetched from FlashFX first")
+    status = prepared.status
     if status is None:  # the FX leg: the payment keeps whatever status it has
         status = (
             model.objects.filter(flashfx_id=flashfx_id)
             .values_list("flashfx_status", flat=True)
             .get()
         )
-    applied: Applied = apply_remote(model, _remote_from_event(model, status, payload, observed_at))
+    remote = _remote_from_event(model, status, prepared.payload, prepared.observed_at)
+    applied: Applied = apply_remote(model, remote)
     changed = f" ({', '.join(applied.changed)})" if applied.changed else ""
     return "; ".join([*notes, f"{model.__name__} {flashfx_id} {applied.outcome}{changed}"])
 
 
+def apply_event(event: str, payload: dict, received_at: datetime) -> str:
+    """Apply one event's payload to its mirror; returns what happened, in words."""
+    prepared = prepare_event(event, payload, received_at)
+    return prepared if isinstance(prepared, str) else apply_prepared(prepared)
+
+
 def _observed_at(payload: dict, received_at: datetime) -> datetime:
-    """eventScheduledAt: when FlashFX queued the event, the same on every retry (§5.30)."""
+    """eventScheduledAt: when FlashFX queued the event, the same on every retry (§5.30).
+
+    Absent (before 2026-02-26) or unreadable, the time we first received it stands in: a
+    malformed timestamp must not dead-letter an otherwise good event.
+    """
     value = payload.get("eventScheduledAt")
-    parsed = types.to_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = types.to_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
     return parsed or received_at
 
 
@@ -192,14 +249,14 @@ def inbound_event_process(*, event_id: int) -> str:
     """RECEIVED or FAILED -> PROCESSING -> PROCESSED / IGNORED; on error FAILED, and re-raised."""
     claimed = InboundEvent.objects.filter(
         pk=event_id, accepted=True, status__in=[Status.RECEIVED, Status.FAILED]
-    ).update(status=Status.PROCESSING, attempts=F("attempts") + 1)
+    ).update(status=Status.PROCESSING, attempts=F("attempts") + 1, processed_at=timezone.now())
     if not claimed:
         return "nothing to do: already taken or finished"
     event = InboundEvent.objects.get(pk=event_id)
     try:
-        payload = _payload(event)
+        prepared = prepare_event(event.event, _payload(event), event.received_at)
         with transaction.atomic():
-            outcome = apply_event(event.event, payload, event.received_at)
+            outcome = prepared if isinstance(prepared, str) else apply_prepared(prepared)
             status = Status.IGNORED if outcome.startswith("ignored") else Status.PROCESSED
             InboundEvent.objects.filter(pk=event_id).update(
                 status=status, outcome=outcome[:200], processed_at=timezone.now(), last_error=""
@@ -214,9 +271,8 @@ def inbound_event_process(*, event_id: int) -> str:
 
 
 def _payload(event: InboundEvent) -> dict:
-    import json
-
-    return json.loads(bytes(event.body))
+    # Amounts as the exact Decimals written on the wire: flashfx.types refuses floats.
+    return json.loads(bytes(event.body), parse_float=Decimal)
 
 
 def inbound_event_dead(*, event_id: int) -> None:
@@ -242,54 +298,93 @@ def replay(
     """Apply stored events again: the given ones, or every FAILED/DEAD one received in [since, until].
 
     A dry run applies inside a transaction that is rolled back, so it shows what would change
-    and changes nothing. A real replay goes through the same claim as a first delivery.
+    and changes nothing (FlashFX is only read). A real replay goes through the same claim as a
+    first delivery, so an event is never applied twice at once; one that fails again is dead
+    again (a FAILED one keeps its pending Celery retry). Quarantined and conflicting requests,
+    pruned bodies and events being processed right now are reported, never replayed.
     """
-    events = InboundEvent.objects.filter(accepted=True).order_by("received_at", "id")
+    events = InboundEvent.objects.order_by("received_at", "id")
     if event_ids is not None:
         events = events.filter(pk__in=event_ids)
     else:
-        events = events.filter(status__in=[Status.FAILED, Status.DEAD])
+        events = events.filter(accepted=True, status__in=[Status.FAILED, Status.DEAD])
         if since:
             events = events.filter(received_at__gte=since)
         if until:
             events = events.filter(received_at__lte=until)
     results = []
-    for event in events.exclude(body=b""):
-        if dry_run:
-            with transaction.atomic():
-                try:
-                    outcome = "would be: " + apply_event(
-                        event.event, _payload(event), event.received_at
-                    )
-                except Exception as exc:
-                    outcome = f"would fail: {type(exc).__name__}: {exc}"
-                transaction.set_rollback(True)
+    for event in events:
+        if not event.accepted:
+            outcome = f"skipped: {event.status} ({event.reason}), never processed"
+        elif event.body_pruned_at is not None or not event.body:
+            outcome = "skipped: its body was pruned after the retention period"
+        elif event.status == Status.PROCESSING:
+            outcome = "skipped: being processed right now"
+        elif dry_run:
+            outcome = _dry_run(event)
         else:
-            InboundEvent.objects.filter(pk=event.pk).update(status=Status.FAILED)  # claimable again
-            try:
-                outcome = inbound_event_process(event_id=event.pk)
-            except Exception as exc:
-                outcome = f"failed: {type(exc).__name__}: {exc}"
+            outcome = _replay_one(event)
         results.append(ReplayResult(event.pk, event.event, outcome))
     return results
 
 
+def _dry_run(event: InboundEvent) -> str:
+    try:
+        prepared = prepare_event(event.event, _payload(event), event.received_at)
+        if isinstance(prepared, str):
+            return "would be: " + prepared
+        with transaction.atomic():
+            outcome = "would be: " + apply_prepared(prepared)
+            transaction.set_rollback(True)
+        return outcome
+    except Exception as exc:
+        return f"would fail: {type(exc).__name__}: {exc}"
+
+
+def _replay_one(event: InboundEvent) -> str:
+    # Claimable again, unless a worker took it meanwhile (then the claim below finds it taken).
+    InboundEvent.objects.filter(pk=event.pk).exclude(status=Status.PROCESSING).update(
+        status=Status.FAILED
+    )
+    try:
+        return inbound_event_process(event_id=event.pk)
+    except Exception as exc:
+        if event.status != Status.FAILED:  # no Celery retry is pending for it: back to a person
+            InboundEvent.objects.filter(pk=event.pk, status=Status.FAILED).update(
+                status=Status.DEAD
+            )
+        return f"failed: {type(exc).__name__}: {exc}"
+
+
 def sweep_stuck() -> int:
-    """Enqueue RECEIVED events older than a minute, and PROCESSING ones a killed worker left."""
+    """Enqueue RECEIVED events the broker lost, PROCESSING ones a killed worker left (reset to
+    FAILED first), and FAILED ones whose retry was lost. Safe: the claim applies each once."""
     from . import tasks
 
     now = timezone.now()
+    died = now - PROCESSING_TIMEOUT
+    # How long the attempt has run, not how old the event is: a replay of last week's event
+    # is PROCESSING for seconds, and resetting it then would apply it twice at once.
+    in_attempt_since = Q(processed_at__lt=died) | Q(processed_at=None, received_at__lt=died)
+    dead_workers = list(
+        InboundEvent.objects.filter(in_attempt_since, status=Status.PROCESSING).values_list(
+            "pk", flat=True
+        )[:500]
+    )
     InboundEvent.objects.filter(
-        status=Status.PROCESSING, received_at__lt=now - timedelta(minutes=10)
+        in_attempt_since, pk__in=dead_workers, status=Status.PROCESSING
     ).update(
         status=Status.FAILED, last_error="worker stopped while processing; retried by the sweeper"
     )
-    stuck = list(
+    waiting = list(
         InboundEvent.objects.filter(
-            Q(status=Status.RECEIVED, received_at__lt=now - timedelta(minutes=1))
-            | Q(status=Status.FAILED, attempts__lt=1)
-        ).values_list("pk", flat=True)[:500]
+            Q(status=Status.RECEIVED, received_at__lt=now - RECEIVED_GRACE)
+            | Q(status=Status.FAILED, processed_at__lt=now - RETRY_LOST_AFTER)
+        )
+        .exclude(pk__in=dead_workers)
+        .values_list("pk", flat=True)[:500]
     )
+    stuck = dead_workers + waiting
     for event_id in stuck:
         tasks.process_inbound_event.delay(event_id)
     return len(stuck)
@@ -309,20 +404,23 @@ def prune_bodies(*, days: int | None = None) -> int:
 def silence_alerts(*, minutes: int | None = None) -> list[dict[str, Any]]:
     """Changes sync found that no webhook reported: FlashFX gave up, or our endpoint is unreachable.
 
-    Sync only ever changes a row that webhooks did not (they got there first otherwise), so a
-    sync run's changes are checked once the silence period has passed since it ran: an entity
-    with no webhook received from shortly before the run until now is reported (and sync has
-    already brought the mirror up to date).
+    A sync run's changes are checked once the silence period has passed since it ran: an
+    entity with no webhook received from shortly before the run until now is reported (and
+    sync has already brought the mirror up to date). Only incremental runs say anything about
+    webhooks: a backfill (`full`, the very first sync among them) finds history that was never
+    meant to arrive by webhook, so it is marked checked without an alert.
     """
     period = timedelta(
         minutes=minutes if minutes is not None else settings.FLASHFX_WEBHOOK_SILENCE_MINUTES
     )
     now = timezone.now()
-    alerts = []
-    runs = SyncRun.objects.filter(
+    due = SyncRun.objects.filter(
         status=SyncRun.Status.SUCCEEDED, silence_checked_at=None, finished_at__lt=now - period
-    ).exclude(changed_ids=[])
-    for run in runs:
+    )
+    # Nothing to check: marked once, so that the due list does not grow with every run.
+    due.filter(Q(mode="full") | Q(changed_ids=[])).update(silence_checked_at=now, silent_ids=[])
+    alerts = []
+    for run in due.exclude(mode="full").exclude(changed_ids=[]):
         heard = set(
             InboundEvent.objects.filter(
                 accepted=True,
