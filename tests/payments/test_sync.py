@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from app_flashfx import GBP_RECIPIENT, MODELS, RECIPIENT, SUB_CLIENT, mirrored_ids
 from django.utils import timezone
 from harness import wait_until
 from hypothesis import HealthCheck, given, settings
@@ -13,48 +14,12 @@ from hypothesis import strategies as st
 
 from flashfx.client import FlashFXClient
 from flashfx.tokens import MemoryTokenStore
-from parties.models import Recipient, Sender, SubClient
-from payments.models import Deposit, DriftItem, Payment, SyncRun, Withdrawal
+from parties.models import Sender
+from payments.models import Deposit, DriftItem, SyncRun, Withdrawal
 from payments.services import reconcile, sync
 from payments.services.mirror import withdrawal_apply_remote, withdrawal_remote
 
 pytestmark = pytest.mark.django_db
-
-RECIPIENT = {
-    "accountIdType": "BSB",
-    "currency": "AUD",
-    "bsb": "062000",
-    "accountNo": "12345678",
-    "firstName": "Mia",
-    "lastName": "Ng",
-}
-GBP_RECIPIENT = {
-    "accountIdType": "IBAN",
-    "currency": "GBP",
-    "iban": "GB29NWBK60161331926819",
-    "firstName": "Oliver",
-    "lastName": "Bennett",
-}
-SUB_CLIENT = {
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "dob": "1985-12-10",
-    "address": {
-        "street": "1 George St",
-        "suburb": "Sydney",
-        "state": "NSW",
-        "postcode": "2000",
-        "country": "AU",
-    },
-}
-MODELS = {
-    "subclients": SubClient,
-    "senders": Sender,
-    "recipients": Recipient,
-    "deposits": Deposit,
-    "withdrawals": Withdrawal,
-    "payments": Payment,
-}
 
 
 @pytest.fixture
@@ -118,13 +83,6 @@ def settle(client: FlashFXClient) -> None:
 
 def remote_ids(client: FlashFXClient) -> dict[str, set[str]]:
     return {name: {r.id for r in spec.fetch(client, {})} for name, spec in sync.ENTITIES.items()}
-
-
-def mirrored_ids() -> dict[str, set[str]]:
-    return {
-        name: set(model.objects.values_list("flashfx_id", flat=True))
-        for name, model in MODELS.items()
-    }
 
 
 def test_a_full_sync_mirrors_every_entity_field_for_field(sandbox, client):
