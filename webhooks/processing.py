@@ -126,9 +126,7 @@ def _remote_from_event(model: type, status: str, payload: dict, observed_at: dat
     if model is SubClient:
         full = parties_services.sub_client_remote(wire, observed_at)
     else:
-        full = mirror.REMOTES[model](
-            wire, observed_at, mirror._sub_client_ids([wire.sub_client_id])
-        )
+        full = mirror.transfer_remote(model, wire, observed_at)
     wanted = {"flashfx_status", "raw"} | {
         c for key in payload if key in COLUMNS[model] for c in COLUMNS[model][key]
     }

@@ -144,9 +144,15 @@ def payment_remote(
 REMOTES = {Deposit: deposit_remote, Withdrawal: withdrawal_remote, Payment: payment_remote}
 
 
+def transfer_remote(model, remote, observed_at: datetime) -> Remote:
+    """One deposit, withdrawal or payment as FlashFX's version in mirror columns."""
+    return REMOTES[model](remote, observed_at, _sub_client_ids([remote.sub_client_id]))
+
+
 def _apply_one(model, remote, observed_at: datetime, authoritative: bool) -> Applied:
-    version = REMOTES[model](remote, observed_at, _sub_client_ids([remote.sub_client_id]))
-    return apply_remote(model, version, authoritative=authoritative)
+    return apply_remote(
+        model, transfer_remote(model, remote, observed_at), authoritative=authoritative
+    )
 
 
 def deposit_apply_remote(

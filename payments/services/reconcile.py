@@ -74,11 +74,9 @@ COMPARED = {
     ),
 }
 BUILDERS = {
-    Deposit: lambda r, t: mirror.deposit_remote(r, t, mirror._sub_client_ids([r.sub_client_id])),
-    Withdrawal: lambda r, t: mirror.withdrawal_remote(
-        r, t, mirror._sub_client_ids([r.sub_client_id])
-    ),
-    Payment: lambda r, t: mirror.payment_remote(r, t, mirror._sub_client_ids([r.sub_client_id])),
+    Deposit: lambda r, t: mirror.transfer_remote(Deposit, r, t),
+    Withdrawal: lambda r, t: mirror.transfer_remote(Withdrawal, r, t),
+    Payment: lambda r, t: mirror.transfer_remote(Payment, r, t),
     SubClient: parties_services.sub_client_remote,
     Sender: parties_services.sender_remote,
     Recipient: parties_services.recipient_remote,

@@ -200,7 +200,7 @@ def version_fields(kind: str, version: Any, at: datetime) -> dict[str, Any]:
         remote = sub_client_remote(version, at)
     else:
         model = MIRRORS[kind]
-        remote = mirror.REMOTES[model](version, at, mirror._sub_client_ids([version.sub_client_id]))
+        remote = mirror.transfer_remote(model, version, at)
     return {k: v for k, v in remote.fields.items() if k != "raw"}
 
 
