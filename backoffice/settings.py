@@ -212,6 +212,17 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# How a received webhook reaches the worker. "coalesced" (with Redis): a request publishes a
+# drain task only when none is already queued (one Redis SET NX), and the drain processes every
+# waiting event; "per-event": one Celery message per event, published in the request.
+FLASHFX_WEBHOOK_HANDOFF = env_str(
+    "FLASHFX_WEBHOOK_HANDOFF", default="coalesced" if REDIS_URL else "per-event"
+)
+if FLASHFX_WEBHOOK_HANDOFF not in ("coalesced", "per-event"):
+    raise ImproperlyConfigured("FLASHFX_WEBHOOK_HANDOFF must be 'coalesced' or 'per-event'")
+if FLASHFX_WEBHOOK_HANDOFF == "coalesced" and not REDIS_URL:
+    raise ImproperlyConfigured("FLASHFX_WEBHOOK_HANDOFF=coalesced needs REDIS_URL")
+
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server needed).
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 if REDIS_URL:

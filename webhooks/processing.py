@@ -354,6 +354,34 @@ def _replay_one(event: InboundEvent) -> str:
         return f"failed: {type(exc).__name__}: {exc}"
 
 
+def drain_received(*, batch: int = 100, limit: int = 5000) -> int:
+    """Process RECEIVED events in arrival order until none is left (FLASHFX_WEBHOOK_HANDOFF
+    "coalesced"). Clears the drain flag first, so that a request committing after that point
+    queues the next drain. An event that fails goes on in its own task, with its retries and
+    dead letter, exactly as with the per-event hand-off; past `limit` another drain is queued
+    rather than holding this worker. Safe beside other drains: the claim applies each once."""
+    from . import receiving, tasks
+
+    receiving.drain_flag().clear()
+    done = 0
+    while done < limit:
+        waiting = list(
+            InboundEvent.objects.filter(status=Status.RECEIVED, accepted=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not waiting:
+            return done
+        for event_id in waiting:
+            try:
+                inbound_event_process(event_id=event_id)
+            except RETRYABLE:  # recorded FAILED with its traceback by inbound_event_process
+                tasks.process_inbound_event.apply_async((event_id,), countdown=5)
+            done += 1
+    tasks.drain_inbound_events.delay()
+    return done
+
+
 def sweep_stuck() -> int:
     """Enqueue RECEIVED events the broker lost, PROCESSING ones a killed worker left (reset to
     FAILED first), and FAILED ones whose retry was lost. Safe: the claim applies each once."""

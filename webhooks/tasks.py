@@ -20,6 +20,12 @@ def process_inbound_event(self, event_id: int) -> str:
 
 
 @shared_task
+def drain_inbound_events() -> int:
+    """Process every RECEIVED event (the coalesced hand-off); each failure gets its own task."""
+    return processing.drain_received()
+
+
+@shared_task
 def sweep_inbound_events() -> int:
     """Enqueue events the broker lost or a killed worker left behind (beat)."""
     return processing.sweep_stuck()

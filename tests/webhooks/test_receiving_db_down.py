@@ -51,7 +51,8 @@ def receiver_settings(settings):
 
 
 @pytest.fixture(autouse=True)
-def enqueued():
+def enqueued(settings):
+    settings.FLASHFX_WEBHOOK_HANDOFF = "per-event"  # one task per event, counted here
     with mock.patch("webhooks.tasks.process_inbound_event.delay") as delay:
         yield delay
 

@@ -74,8 +74,9 @@ def receiver_settings(settings):
 
 
 @pytest.fixture(autouse=True)
-def enqueued():
+def enqueued(settings):
     """Counted instead of sent to the broker (a module attribute: seen by the server's threads)."""
+    settings.FLASHFX_WEBHOOK_HANDOFF = "per-event"  # one task per event, counted here
     with mock.patch("webhooks.tasks.process_inbound_event.delay") as delay:
         yield delay
 

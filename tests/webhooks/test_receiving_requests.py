@@ -267,8 +267,9 @@ def receiver_settings(settings):
 
 
 @pytest.fixture(autouse=True)
-def enqueued():
+def enqueued(settings):
     """The Celery enqueue, counted instead of sent: the ids handed to the worker."""
+    settings.FLASHFX_WEBHOOK_HANDOFF = "per-event"  # one task per event, counted here
     with mock.patch("webhooks.tasks.process_inbound_event.delay") as delay:
         yield delay
 
