@@ -10,11 +10,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -136,14 +137,44 @@ for _entry in FLASHFX_WEBHOOK_ALLOWED_IPS:
 FLASHFX_WEBHOOK_RETENTION_DAYS = env_int("FLASHFX_WEBHOOK_RETENTION_DAYS", default=30)
 FLASHFX_WEBHOOK_SILENCE_MINUTES = env_int("FLASHFX_WEBHOOK_SILENCE_MINUTES", default=30)
 
+# Staff sign-in (backoffice/accounts.py): password or Google, then always a TOTP code.
+STAFF_IDLE_TIMEOUT_SECONDS = env_int("STAFF_IDLE_TIMEOUT_SECONDS", default=15 * 60)
+STAFF_SESSION_LIFETIME_SECONDS = env_int("STAFF_SESSION_LIFETIME_SECONDS", default=10 * 60 * 60)
+# Money actions ask for a fresh code when the last one is older than this.
+STAFF_STEP_UP_MAX_AGE_SECONDS = env_int("STAFF_STEP_UP_MAX_AGE_SECONDS", default=5 * 60)
+# Failed passwords and codes allowed per username from one address, then locked for a while.
+STAFF_SIGN_IN_FAILURE_LIMIT = env_int("STAFF_SIGN_IN_FAILURE_LIMIT", default=5)
+STAFF_LOCKOUT_MINUTES = env_int("STAFF_LOCKOUT_MINUTES", default=15)
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR).
+STAFF_TRUSTED_PROXIES = env_int("STAFF_TRUSTED_PROXIES", default=0)
+STAFF_BACKUP_CODES = 10
+
+GOOGLE_OAUTH2_KEY = env_str("GOOGLE_OAUTH2_KEY", default="")
+GOOGLE_OAUTH2_SECRET = env_str("GOOGLE_OAUTH2_SECRET", default="")
+GOOGLE_ALLOWED_DOMAINS = [d.lower() for d in env_list("GOOGLE_ALLOWED_DOMAINS", default="")]
+GOOGLE_SIGN_IN = bool(GOOGLE_OAUTH2_KEY and GOOGLE_OAUTH2_SECRET)
+if bool(GOOGLE_OAUTH2_KEY) != bool(GOOGLE_OAUTH2_SECRET):
+    raise ImproperlyConfigured("GOOGLE_OAUTH2_KEY and GOOGLE_OAUTH2_SECRET go together")
+if GOOGLE_SIGN_IN and not GOOGLE_ALLOWED_DOMAINS:
+    raise ImproperlyConfigured(
+        "Google sign-in needs GOOGLE_ALLOWED_DOMAINS (the staff's Google Workspace domains)"
+    )
+
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "backoffice.admin_config.StaffAdminConfig",  # django.contrib.admin behind sign-in, OTP and the admin role
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "backoffice",  # for the seed_demo command
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "social_django",
+    "axes",
+    "csp",
+    "django_htmx",
+    "backoffice",
     "parties",
     "payments",
     "webhooks",
@@ -151,12 +182,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified()
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "backoffice.middleware.AuditContextMiddleware",  # who and from where, for audit rows
+    "backoffice.middleware.SessionLifetimeMiddleware",  # idle timeout and absolute lifetime
+    "backoffice.middleware.StaffOnlyMiddleware",  # nothing past sign-in + OTP but public paths
+    "backoffice.middleware.GoogleSignInErrorMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: swaps in the lockout answer
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -172,6 +211,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "backoffice.context_processors.staff",
             ],
         },
     },
@@ -262,6 +302,66 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked username + address
+    "social_core.backends.google.GoogleOAuth2",
+    "django.contrib.auth.backends.ModelBackend",  # passwords, and permissions for both
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+
+SESSION_COOKIE_AGE = STAFF_SESSION_LIFETIME_SECONDS  # the absolute lifetime is also enforced
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "backoffice.views.csrf_failure"  # Django's own page has an inline style
+X_FRAME_OPTIONS = "DENY"
+
+OTP_TOTP_ISSUER = "FlashFX back-office"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+AXES_FAILURE_LIMIT = STAFF_SIGN_IN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=STAFF_LOCKOUT_MINUTES)
+# Username AND address: an attacker elsewhere cannot lock a colleague out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = False  # a Google sign-in must not wipe the OTP failures; reset after OTP
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "backoffice.audit.client_ip"
+AXES_VERBOSE = False
+
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_GOOGLE_OAUTH2_KEY = GOOGLE_OAUTH2_KEY
+SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET = GOOGLE_OAUTH2_SECRET
+SOCIAL_AUTH_GOOGLE_OAUTH2_WHITELISTED_DOMAINS = GOOGLE_ALLOWED_DOMAINS
+SOCIAL_AUTH_GOOGLE_OAUTH2_AUTH_EXTRA_ARGUMENTS = {"prompt": "select_account"}
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "otp-verify"
+SOCIAL_AUTH_LOGIN_ERROR_URL = "login"
+SOCIAL_AUTH_RAISE_EXCEPTIONS = False  # a refused Google account is a message, in DEBUG too
+SOCIAL_AUTH_REDIRECT_IS_HTTPS = not DEBUG
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "backoffice.google.allowed_domains_only",  # the email's domain and Google's `hd`
+    "social_core.pipeline.social_auth.auth_allowed",  # the email's domain again (social-core's)
+    "social_core.pipeline.social_auth.social_user",
+    "backoffice.google.existing_staff_only",  # never creates an account
+    "social_core.pipeline.social_auth.associate_user",
+)
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        # The Google button posts to us, and we redirect to Google: form-action covers that hop.
+        "form-action": [SELF, *(["https://accounts.google.com"] if GOOGLE_SIGN_IN else [])],
+    }
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -301,6 +401,8 @@ if not DEBUG:
     # instead of being redirected.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^webhooks/flashfx/?$"]
     SECURE_HSTS_SECONDS = 365 * 24 * 60 * 60
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
     if env_bool("TRUSTED_PROXY_SSL_HEADER", default=False):
         # Only behind a proxy that always sets (never forwards) X-Forwarded-Proto.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -3,19 +3,69 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.contrib.auth.decorators import permission_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from django.views.decorators.vary import vary_on_headers
+
+from .models import AuditEvent
+from .roles import roles_of
 
 logger = logging.getLogger(__name__)
+AUDIT_PAGE = 100
+
+
+def placeholder(
+    request: HttpRequest, title: str, what: str, *, template: str = "staff/placeholder.html"
+) -> HttpResponse:
+    """A page of the shell that a later issue fills in: says what will be there."""
+    return render(request, template, {"title": title, "what": what})
 
 
 @require_safe
-def home(request: HttpRequest) -> HttpResponse:
-    sandbox_console_url = settings.FLASHFX_API_URL.rstrip("/") + "/console/"
-    return render(request, "backoffice/home.html", {"sandbox_console_url": sandbox_console_url})
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context = {"roles": roles_of(request.user)}
+    if settings.DEBUG:  # the local sandbox's console, for the demo
+        context["sandbox_console_url"] = settings.FLASHFX_API_URL.rstrip("/") + "/console/"
+    return render(request, "backoffice/dashboard.html", context)
+
+
+@require_safe
+@permission_required("backoffice.view_auditevent", raise_exception=True)
+@vary_on_headers("HX-Request")
+def audit_trail(request: HttpRequest) -> HttpResponse:
+    """Newest first, a page at a time (keyset: ?before=<id>), filterable by action and actor."""
+    events = AuditEvent.objects.order_by("-pk")
+    action = request.GET.get("action", "").strip()
+    actor = request.GET.get("actor", "").strip()
+    if action:
+        events = events.filter(action=action)
+    if actor:
+        events = events.filter(actor=actor)
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        events = events.filter(pk__lt=int(before))
+    page = list(events[: AUDIT_PAGE + 1])
+    context = {
+        "events": page[:AUDIT_PAGE],
+        "next_before": page[AUDIT_PAGE - 1].pk if len(page) > AUDIT_PAGE else None,
+        "action": action,
+        "actor": actor,
+        "actions": sorted(AuditEvent.objects.values_list("action", flat=True).distinct()),
+    }
+    # The rows alone for the filter form's htmx request; the page for everything else (a boosted
+    # navigation, or htmx restoring history after Back).
+    htmx = request.htmx
+    fragment = htmx and not htmx.boosted and not htmx.history_restore_request
+    template = "backoffice/audit_rows.html" if fragment else "backoffice/audit.html"
+    return render(request, template, context)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "403_csrf.html", {"reason": reason}, status=403)
 
 
 @never_cache

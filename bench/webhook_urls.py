@@ -7,9 +7,11 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from backoffice.middleware import public
 from backoffice.urls import urlpatterns as app_urlpatterns
 
 
+@public  # like the webhook: no sign-in
 @csrf_exempt
 @require_POST
 def bare(request: HttpRequest) -> JsonResponse:

@@ -63,6 +63,7 @@ class Deposit(Mirror):
 
     class Meta(Mirror.Meta):
         ordering = ["-flashfx_created_at", "-id"]
+        permissions = [("reject_deposit", "Can reject (refund) a deposit")]
 
 
 class Withdrawal(Mirror):
@@ -125,6 +126,10 @@ class Withdrawal(Mirror):
 
     class Meta(Mirror.Meta):
         ordering = ["-flashfx_created_at", "-id"]
+        permissions = [
+            ("create_payout", "Can start a payout"),
+            ("approve_payout", "Can approve someone else's payout"),
+        ]
 
 
 class Payment(Mirror):
@@ -157,6 +162,10 @@ class Payment(Mirror):
 
     class Meta(Mirror.Meta):
         ordering = ["-flashfx_created_at", "-id"]
+        permissions = [
+            ("create_payment", "Can start an international payment"),
+            ("approve_payment", "Can approve someone else's payment"),
+        ]
 
 
 class BalanceSnapshot(models.Model):

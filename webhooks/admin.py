@@ -19,6 +19,9 @@ from .models import InboundEvent
 class InboundEventAdmin(ReadOnlyAdmin):
     """Read-only: a received request is evidence. Replay is the only thing staff can do."""
 
+    class Media:
+        css = {"all": ("css/admin.css",)}
+
     list_display = (
         "received_at",
         "status",
@@ -84,7 +87,7 @@ class InboundEventAdmin(ReadOnlyAdmin):
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             text = repr(body)  # not UTF-8: shown as Python bytes, never decoded with a guess
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+        return format_html('<pre class="raw-body">{}</pre>', text)  # no inline style: CSP
 
     @admin.display(description="headers")
     def headers_text(self, obj: InboundEvent) -> str:

@@ -1,25 +1,54 @@
+"""The dashboard at / (behind sign-in and the code) and the public health check."""
+
 from __future__ import annotations
 
 import pytest
 from django.db import OperationalError, connection
 from django.urls import reverse
+from staff import make_staff, sign_in
+
+from backoffice import roles
 
 pytestmark = pytest.mark.django_db
 
 
-def test_home_lists_the_apps_and_links_the_sandbox_console(client, settings):
-    settings.FLASHFX_API_URL = "http://sandbox.test:8001/"
-    response = client.get(reverse("home"))
+def test_the_dashboard_is_the_site_root():
+    assert reverse("dashboard") == "/"
+
+
+def test_the_dashboard_asks_a_stranger_to_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/"
+
+
+def test_the_dashboard_asks_for_the_code_after_the_password(client):
+    sign_in(client, make_staff(roles.VIEWER), verified=False)
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/otp/?next=/"
+
+
+def test_the_dashboard_lists_the_apps_for_a_verified_member(client):
+    sign_in(client, make_staff(roles.VIEWER))
+    response = client.get("/")
     assert response.status_code == 200
-    for name in (b"Parties", b"Payments", b"Webhooks", b"FlashFX sandbox"):
+    for name in (b"Dashboard", b"Parties", b"Payments", b"Deposits", b"Payouts", b"Webhooks"):
         assert name in response.content
-    assert b'href="http://sandbox.test:8001/console/"' in response.content
+    for href in (b'href="/parties/"', b'href="/payments/"', b'href="/webhooks/events/"'):
+        assert href in response.content
 
 
-def test_healthz_reports_ok_after_querying_the_database(client):
+def test_healthz_is_public_and_reports_ok_after_querying_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_healthz_answers_a_member_before_the_code_too(client):
+    sign_in(client, make_staff(roles.VIEWER), verified=False)
+    assert client.get("/healthz").status_code == 200
 
 
 def test_healthz_answers_503_when_the_database_fails(client, monkeypatch):

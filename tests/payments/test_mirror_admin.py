@@ -1,8 +1,9 @@
 """The Django admin of the mirrors and of sync/reconciliation records: people look, never edit.
 
 FlashFX is the source of truth for mirror rows, and sync runs, drift reports and balance checks
-are records of what happened; so even a superuser can list and open them, and search mirrors by
-FlashFX id, but cannot add, change or delete one.
+are records of what happened; so a member with the admin role, and even a superuser, can list and
+open them, and search mirrors by FlashFX id, but cannot add, change or delete one. Everyone else
+(other roles, or before the code) does not get into the admin at all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from staff import make_staff, sign_in
 
+from backoffice import roles
 from parties.models import Recipient, Sender, SubClient
 from payments.models import (
     BalanceCheck,
@@ -186,10 +189,14 @@ def url(model, view: str, *args) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
-@pytest.fixture
-def admin_client(client, django_user_model):
-    user = django_user_model.objects.create_superuser("boss", "boss@example.com", "x")
-    client.force_login(user)
+@pytest.fixture(params=["admin role", "superuser"])
+def admin_client(request, client):
+    """Signed in and past the code, as a member with the admin role or as a superuser."""
+    if request.param == "superuser":
+        user = make_staff(None, username="boss", is_superuser=True, is_staff=True)
+    else:
+        user = make_staff(roles.ADMIN, username="boss")
+    sign_in(client, user)
     return client
 
 
@@ -198,7 +205,7 @@ def columns(row) -> dict:
 
 
 @pytest.mark.parametrize(("model", "make"), EVERY.items(), ids=ids)
-def test_a_superuser_lists_and_opens_every_row(admin_client, model, make):
+def test_an_admin_lists_and_opens_every_row(admin_client, model, make):
     rows = [make(1), make(2)]
 
     listing = admin_client.get(url(model, "changelist"))
@@ -266,6 +273,27 @@ def test_a_drift_report_page_shows_its_items_and_balance_checks(admin_client):
 
 def test_the_admin_needs_a_login(client):
     for model in EVERY:
-        response = client.get(url(model, "changelist"))
+        path = url(model, "changelist")
+        response = client.get(path)
         assert response.status_code == 302
-        assert response["Location"].startswith(reverse("admin:login"))
+        assert response["Location"] == f"{reverse('login')}?next={path}"
+
+
+def test_the_admin_needs_the_code_after_the_password(client):
+    sign_in(client, make_staff(roles.ADMIN), verified=False)
+    for model in EVERY:
+        path = url(model, "changelist")
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"] == f"{reverse('otp-verify')}?next={path}"
+
+
+@pytest.mark.parametrize("role", [r for r in roles.ROLES if r != roles.ADMIN] + [None])
+def test_the_admin_is_refused_to_every_other_role(client, role):
+    """Viewers may read these rows on the staff pages; the admin is the admin role's."""
+    sign_in(client, make_staff(role))
+    row = deposit(1)
+    assert client.get(url(Deposit, "changelist")).status_code == 403
+    assert client.get(url(Deposit, "change", row.pk)).status_code == 403
+    for model in EVERY:
+        assert client.get(url(model, "changelist")).status_code == 403

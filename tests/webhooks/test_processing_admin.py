@@ -1,9 +1,13 @@
-"""The InboundEvent admin: read-only list and detail of every request kept, and replay."""
+"""The InboundEvent admin: read-only list and detail of every request kept, and replay.
+
+The admin is for verified members with the admin role (which may replay: change_inboundevent);
+looking at events is not replaying them.
+"""
 
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
 from processing_support import (
     app_pointed_at_sandbox,
@@ -12,7 +16,9 @@ from processing_support import (
     dead_while_flashfx_was_down,
     store_body,
 )
+from staff import make_staff, sign_in
 
+from backoffice import roles
 from payments.models import Withdrawal
 from webhooks.models import InboundEvent
 
@@ -20,6 +26,13 @@ pytestmark = pytest.mark.django_db
 
 Status = InboundEvent.Status
 CHANGELIST = "/admin/webhooks/inboundevent/"
+
+
+@pytest.fixture
+def admin_client(client):
+    """A member with the admin role, signed in and past the code."""
+    sign_in(client, make_staff(roles.ADMIN, username="boss"))
+    return client
 
 
 @pytest.fixture
@@ -132,14 +145,34 @@ def test_nothing_can_be_added_changed_or_deleted(admin_client):
 
 
 def test_staff_who_may_only_look_cannot_replay(client, dead):
+    """An admin whose role lost change_inboundevent still sees the events, but no replay."""
     _, events = dead
-    viewer = User.objects.create_user("viewer", password="x", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_inboundevent"))
-    client.force_login(viewer)
-    assert client.get(CHANGELIST).status_code == 200
-    page = client.get(CHANGELIST).content.decode()
-    assert "replay_apply" not in page
+    Group.objects.get(name=roles.ADMIN).permissions.remove(
+        Permission.objects.get(codename="change_inboundevent")
+    )
+    looker = make_staff(roles.ADMIN, username="looker")
+    assert looker.has_perm("webhooks.view_inboundevent")
+    assert not looker.has_perm("webhooks.change_inboundevent")
+    sign_in(client, looker)
+    page = client.get(CHANGELIST)
+    assert page.status_code == 200
+    assert "replay_apply" not in page.content.decode()
+    assert "replay_dry_run" not in page.content.decode()
     client.post(CHANGELIST, {"action": "replay_apply", "_selected_action": [events[0].pk]})
+    assert InboundEvent.objects.get(pk=events[0].pk).status == Status.DEAD
+
+
+def test_a_viewer_who_may_read_events_is_kept_out_of_the_admin(client, dead):
+    """Viewers read events on the staff pages; the admin (and its replay) is refused outright."""
+    _, events = dead
+    viewer = make_staff(roles.VIEWER)
+    assert viewer.has_perm("webhooks.view_inboundevent")
+    sign_in(client, viewer)
+    assert client.get(CHANGELIST).status_code == 403
+    response = client.post(
+        CHANGELIST, {"action": "replay_apply", "_selected_action": [events[0].pk]}
+    )
+    assert response.status_code == 403
     assert InboundEvent.objects.get(pk=events[0].pk).status == Status.DEAD
 
 

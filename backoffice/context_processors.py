@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from .roles import is_admin, roles_of
+
+# (label, URL name, permission needed; None: every signed-in member)
+NAVIGATION = (
+    ("Dashboard", "dashboard", None),
+    ("Deposits", "deposits", "payments.view_deposit"),
+    ("Payouts", "payouts", "payments.view_withdrawal"),
+    ("Payments", "payments", "payments.view_payment"),
+    ("Parties", "parties", "parties.view_sender"),
+    ("Webhooks", "webhook-events", "webhooks.view_inboundevent"),
+    ("Exports", "exports", "backoffice.export_data"),
+    ("Audit", "audit", "backoffice.view_auditevent"),
+)
+
+
+def staff(request: HttpRequest) -> dict:
+    """The navigation this member may use (the views check the same permissions)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_verified():
+        return {"navigation": [], "staff_roles": []}
+    path = request.path_info
+    items = []
+    for label, name, permission in NAVIGATION:
+        if permission is None or user.has_perm(permission):
+            url = reverse(name)
+            current = path == url if url == "/" else path.startswith(url)
+            items.append({"label": label, "url": url, "current": current})
+    if is_admin(user):
+        url = reverse("admin:index")
+        items.append({"label": "Admin", "url": url, "current": path.startswith(url)})
+    return {"navigation": items, "staff_roles": roles_of(user)}

@@ -1,0 +1,87 @@
+"""Roles: Django groups with permissions, named after FlashFX's member access levels (API.md §3.12).
+
+FlashFX gives its own members `login`, `transact`, `approve`, `compliance` and `admin` access;
+our roles mirror them for the people using this back-office:
+
+- viewer (FlashFX `login`): reads every page;
+- operator (`transact`): also rejects deposits and starts payouts and payments, exports;
+- approver (`approve`): also approves payouts and payments someone else started, exports;
+- compliance (`compliance`): also reads the audit trail, exports;
+- admin (`admin`): staff accounts and roles, settings and the approval policy, the audit trail
+  and the Django admin. Not money: segregation of duties keeps admins out of payouts.
+
+ensure_roles() makes the groups hold exactly these permissions; it runs after every migrate.
+Views check permissions (never role names), so a permission moved here moves everywhere.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+
+VIEWER, OPERATOR, APPROVER, COMPLIANCE, ADMIN = (
+    "viewer",
+    "operator",
+    "approver",
+    "compliance",
+    "admin",
+)
+ROLES = (VIEWER, OPERATOR, APPROVER, COMPLIANCE, ADMIN)
+
+READ = (
+    "payments.view_deposit",
+    "payments.view_withdrawal",
+    "payments.view_payment",
+    "payments.view_balancesnapshot",
+    "payments.view_syncrun",
+    "payments.view_driftreport",
+    "payments.view_driftitem",
+    "payments.view_balancecheck",
+    "parties.view_sender",
+    "parties.view_recipient",
+    "parties.view_subclient",
+    "webhooks.view_inboundevent",
+)
+AUDIT = ("backoffice.view_auditevent",)
+EXPORT = ("backoffice.export_data",)
+
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    VIEWER: READ,
+    OPERATOR: READ
+    + EXPORT
+    + ("payments.reject_deposit", "payments.create_payout", "payments.create_payment"),
+    APPROVER: READ + EXPORT + ("payments.approve_payout", "payments.approve_payment"),
+    COMPLIANCE: READ + EXPORT + AUDIT,
+    ADMIN: READ
+    + AUDIT
+    + (
+        "backoffice.manage_settings",
+        "backoffice.view_staffsession",
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
+        "webhooks.change_inboundevent",  # replay actions in the admin
+    ),
+}
+
+
+def _permission(dotted: str) -> Permission:
+    app_label, codename = dotted.split(".", 1)
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+def ensure_roles() -> None:
+    """Create the role groups and give each exactly its permissions (idempotent)."""
+    for role, dotted in PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set([_permission(p) for p in dotted])
+
+
+def roles_of(user) -> list[str]:
+    if not user.is_authenticated:
+        return []
+    return sorted(g.name for g in user.groups.all() if g.name in ROLES)
+
+
+def is_admin(user) -> bool:
+    return user.is_active and (user.is_superuser or ADMIN in roles_of(user))

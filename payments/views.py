@@ -1,0 +1,52 @@
+"""Staff pages for money: deposits, payouts, payments and exports (filled in by later issues)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
+
+from backoffice.views import placeholder
+
+
+@require_safe
+@permission_required("payments.view_deposit", raise_exception=True)
+def deposits(request: HttpRequest) -> HttpResponse:
+    return placeholder(
+        request,
+        "Deposits",
+        "Money received on your dedicated BSB and account numbers, newest first, to review; "
+        "an operator can reject (refund) one that should not have come, after a fresh code.",
+    )
+
+
+@require_safe
+@permission_required("payments.view_withdrawal", raise_exception=True)
+def payouts(request: HttpRequest) -> HttpResponse:
+    return placeholder(
+        request,
+        "Payouts",
+        "Local AUD payouts: an operator starts one, someone else approves it, and it is sent to "
+        "FlashFX exactly once; each step asks for a fresh code.",
+    )
+
+
+@require_safe
+@permission_required("payments.view_payment", raise_exception=True)
+def payments(request: HttpRequest) -> HttpResponse:
+    return placeholder(
+        request,
+        "Payments",
+        "International payments with their quotes, under the same maker-checker approval as "
+        "payouts.",
+    )
+
+
+@require_safe
+@permission_required("backoffice.export_data", raise_exception=True)
+def exports(request: HttpRequest) -> HttpResponse:
+    return placeholder(
+        request,
+        "Exports",
+        "CSV and XLSX exports of what you can see, each one recorded in the audit trail.",
+    )
