@@ -7,7 +7,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PYTEST_ARGS ?=
 SANDBOX := $(PY) -m flashfx.sandbox serve --host 127.0.0.1 --port 8001
 
-.PHONY: venv install run sandbox lint test clean
+.PHONY: venv install run sandbox otp lint test browser clean
 
 venv: $(PY)
 
@@ -26,13 +26,20 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo
-	@echo "  Back-office      http://127.0.0.1:8000/        (admin: admin / admin at /admin/)"
+	@echo "  Back-office      http://127.0.0.1:8000/        sign in as one demo member per role:"
+	@echo "                   viewer, operator, approver, compliance, admin  (password: demo-<role>-password,"
+	@echo "                   e.g. operator / demo-operator-password); then the one-time code from"
+	@echo "                   make otp user=operator   (in another terminal; each code works once)"
 	@echo "  Sandbox API      http://127.0.0.1:8001/        (API user: api@sandbox.local / sandbox-password)"
 	@echo "  Sandbox console  http://127.0.0.1:8001/console/"
 	@echo
 	@echo "  Ctrl-C stops everything."
 	@echo
 	exec $(VENV)/bin/honcho start -f Procfile
+
+otp: export DEBUG := true
+otp: install
+	@$(PY) manage.py demo_otp $(user)
 
 sandbox: export DEBUG := true
 sandbox: install
@@ -42,8 +49,16 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: install lint
+test: install lint browser
 	DEBUG=true $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# tests/e2e drive Debian's Chromium (never a downloaded browser). Installed when missing and we
+# may (root); otherwise those tests are skipped with the reason (they fail instead under CI=true).
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ echo "Installing chromium for tests/e2e"; apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; } || \
+		echo "No /usr/bin/chromium: tests/e2e will be skipped (apt-get install -y chromium)"
 
 clean:
 	rm -rf var/
