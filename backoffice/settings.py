@@ -148,6 +148,9 @@ STAFF_LOCKOUT_MINUTES = env_int("STAFF_LOCKOUT_MINUTES", default=15)
 # Reverse proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR).
 STAFF_TRUSTED_PROXIES = env_int("STAFF_TRUSTED_PROXIES", default=0)
 STAFF_BACKUP_CODES = 10
+# The audit trail's chain is an HMAC with this key: whoever can write to the database but does
+# not hold the key cannot rebuild the chain after editing it. Keep it outside the database.
+AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", dev_default="dev-only-audit-key")
 
 GOOGLE_OAUTH2_KEY = env_str("GOOGLE_OAUTH2_KEY", default="")
 GOOGLE_OAUTH2_SECRET = env_str("GOOGLE_OAUTH2_SECRET", default="")
@@ -386,7 +389,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "backoffice.log.StderrHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Drop Django's own console/mail_admins handlers; its records reach the root handler.
     "loggers": {"django": {"level": LOG_LEVEL}},

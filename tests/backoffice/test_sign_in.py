@@ -160,7 +160,8 @@ def test_a_wrong_code_is_refused_and_audited(client):
     assert [e.actor for e in failed] == [user.username]
 
 
-def test_a_code_from_an_already_used_time_step_is_refused(client):
+def test_a_code_from_an_already_used_time_step_is_refused(client, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # about reuse, not the wait after a wrong code
     user = make_staff("viewer")
     device = enrol(user)
     token = code(device)
@@ -281,11 +282,31 @@ def test_a_wrong_code_at_enrolment_does_not_confirm_the_device(client):
     sign_in(client, user, verified=False)
     TOTPDevice.objects.filter(user=user).delete()
     client.get(SETUP)
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = otp.pending_totp(client.session, user)  # in this session only, not saved
     response = enter_code(client, wrong_code(device), path=SETUP)
     assert response.status_code == 400
-    assert not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    assert not TOTPDevice.objects.filter(user=user).exists()
     assert events(audit.OTP_FAILED, step="enrolment")
+
+
+def test_the_secret_being_enrolled_is_never_shown_to_another_session(client):
+    """Someone else with the password (or the Google account) must not be able to read the
+    secret the member is about to scan, and so hold their second factor."""
+    user = make_staff("viewer")
+    sign_in(client, user, verified=False)
+    TOTPDevice.objects.filter(user=user).delete()
+    member_page = client.get(SETUP).content.decode()
+    intruder = Client()
+    sign_in(intruder, user, verified=False)
+    TOTPDevice.objects.filter(user=user).delete()
+    intruder_page = intruder.get(SETUP).content.decode()
+
+    def secret(page: str) -> str:
+        return re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
+
+    assert secret(member_page) != secret(intruder_page)
+    assert secret(member_page) == secret(client.get(SETUP).content.decode())  # stable to scan
+    assert not TOTPDevice.objects.filter(user=user).exists()  # nothing readable in the database
 
 
 def test_a_member_already_enrolled_cannot_open_setup(client):
