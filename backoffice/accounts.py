@@ -27,6 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import audit, otp, staff_sessions
 from .signals import OTP_SENDER
@@ -87,10 +88,12 @@ def _code_failed(request: HttpRequest, action: str, verdict: otp.Verdict | None,
 
 
 def _verified(request: HttpRequest, device) -> None:
-    """A good code: the session is now OTP-verified, under a new id."""
+    """A good code: the session is now OTP-verified, under a new id. Only an authenticator's
+    code counts as fresh for step-up; a backup code gets the member in, not to money."""
     django_otp.login(request, device)
     staff_sessions.rotate(request)
-    staff_sessions.mark_verified(request)
+    if isinstance(device, TOTPDevice):
+        staff_sessions.mark_verified(request)
     axes_reset(ip=audit.client_ip(request), username=request.user.get_username())
 
 
@@ -172,14 +175,14 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     next_url = _next(request)
     if otp.is_enrolled(user):  # a new device only after an admin's reset
         return HttpResponseRedirect(_with_next("otp-verify", next_url))
-    device = otp.pending_totp(user)
+    device = otp.pending_totp(request.session, user)
     form = CodeForm(request.POST or None)
     status = 200
     if request.method == "POST":
         if locked := _locked(request):
             return locked
         with transaction.atomic():
-            confirmed = otp.confirm_enrolment(user, request.POST.get("token", ""))
+            confirmed = otp.confirm_enrolment(request.session, user, request.POST.get("token", ""))
             if confirmed:
                 device, codes = confirmed
                 _verified(request, device)

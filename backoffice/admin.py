@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from . import audit, otp, staff_sessions
 from .models import AuditEvent, StaffSession
+from .roles import ADMIN, APPROVER, OPERATOR
+from .stepup import needs_step_up
 
 User = get_user_model()
+PRIVILEGED_ROLES = {OPERATOR, APPROVER, ADMIN}
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -73,10 +81,60 @@ class StaffUserAdmin(UserAdmin):
             fields += ["groups", "is_staff", "is_active", "is_superuser", "user_permissions"]
         return list(dict.fromkeys(fields))
 
-    @admin.action(description="End all their sessions now")
-    def end_sessions(self, request, queryset) -> None:
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """Roles that move money or manage people (operator, approver, admin) are given or
+        taken only by a superuser: an admin cannot make puppets to approve their own payouts."""
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if request.user.is_superuser or "groups" not in form.base_fields:
+            return form
+
+        class GuardedRoles(form):
+            def clean_groups(self):
+                chosen = self.cleaned_data["groups"]
+                before = set() if self.instance.pk is None else set(self.instance.groups.all())
+                changed = {g.name for g in set(chosen) ^ before}
+                if guarded := sorted(changed & PRIVILEGED_ROLES):
+                    raise ValidationError(
+                        f"Only a superuser gives or takes these roles: {', '.join(guarded)}."
+                    )
+                return chosen
+
+        return GuardedRoles
+
+    def user_change_password(self, request, id, form_url=""):
+        """Only a superuser sets someone else's password (it would let an admin become them)."""
+        if not request.user.is_superuser and str(request.user.pk) != str(id):
+            raise PermissionDenied("Only a superuser sets another member's password.")
+        return super().user_change_password(request, id, form_url)
+
+    def _changeable(self, request, queryset) -> tuple[list, int]:
+        """The selected members this admin may change; never themselves."""
+        allowed = [
+            u
+            for u in queryset
+            if u.pk != request.user.pk and self.has_change_permission(request, u)
+        ]
+        return allowed, len(queryset) - len(allowed)
+
+    def _needs_code(self, request) -> HttpResponseRedirect | None:
+        if needs_step_up(request):
+            return HttpResponseRedirect(f"{reverse('step-up')}?next={quote(request.path)}")
+        return None
+
+    def _report(self, request, done: str, skipped: int) -> None:
+        self.message_user(request, done, messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} selected member(s) left unchanged (yourself, or a superuser).",
+                messages.WARNING,
+            )
+
+    @admin.action(description="End all their sessions now", permissions=["change"])
+    def end_sessions(self, request, queryset):
+        users, skipped = self._changeable(request, queryset)
         total = 0
-        for user in queryset:
+        for user in users:
             with transaction.atomic():
                 ended = staff_sessions.end_all(user, reason="ended by an admin")
                 audit.record(
@@ -85,23 +143,32 @@ class StaffUserAdmin(UserAdmin):
                     details={"reason": "ended by an admin", "sessions": ended},
                 )
             total += ended
-        self.message_user(request, f"Ended {total} session(s).", messages.SUCCESS)
+        self._report(request, f"Ended {total} session(s).", skipped)
 
-    @admin.action(description="Deactivate (their sessions end at once)")
-    def deactivate(self, request, queryset) -> None:
-        for user in queryset.exclude(pk=request.user.pk):
+    @admin.action(description="Deactivate (their sessions end at once)", permissions=["change"])
+    def deactivate(self, request, queryset):
+        if redirect := self._needs_code(request):
+            return redirect
+        users, skipped = self._changeable(request, queryset)
+        for user in users:
             with transaction.atomic():
                 user.is_active = False
                 user.save(update_fields=["is_active"])  # signals: audit row, sessions ended
-        self.message_user(request, "Deactivated; their sessions are ended.", messages.SUCCESS)
+        self._report(request, f"Deactivated {len(users)}; their sessions are ended.", skipped)
 
-    @admin.action(description="Reset their authenticator (they enrol again at next sign-in)")
-    def reset_otp(self, request, queryset) -> None:
-        for user in queryset:
+    @admin.action(
+        description="Reset their authenticator (they enrol again at next sign-in)",
+        permissions=["change"],
+    )
+    def reset_otp(self, request, queryset):
+        if redirect := self._needs_code(request):
+            return redirect
+        users, skipped = self._changeable(request, queryset)
+        for user in users:
             with transaction.atomic():
                 otp.reset(user)
                 ended = staff_sessions.end_all(user, reason="authenticator reset")
                 audit.record(audit.OTP_RESET, obj=user, details={"sessions_ended": ended})
-        self.message_user(
-            request, "Reset; they enrol a new authenticator at next sign-in.", messages.SUCCESS
+        self._report(
+            request, f"Reset {len(users)}; they enrol a new authenticator at next sign-in.", skipped
         )

@@ -1,7 +1,8 @@
 """The audit trail: one append-only, hash-chained row per staff action (backoffice.AuditEvent).
 
-record() is the only writer. Each row's hash covers the previous row's hash and its own
-fields, so editing, removing or inserting a row breaks the chain from there on;
+record() is the only writer. Each row's hash (HMAC-SHA256 with AUDIT_HMAC_KEY, kept outside the
+database) covers the previous row's hash and its own fields, so editing, removing or inserting
+a row breaks the chain from there on, and cannot be hidden without the key;
 `python manage.py verify_audit` recomputes it. Appends are serialised (a PostgreSQL advisory
 lock; on SQLite the IMMEDIATE transaction's write lock), and take part in the caller's
 transaction: an action and its audit row commit together or not at all.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import hmac
 import ipaddress
 import json
 from collections.abc import Iterator
@@ -122,7 +124,7 @@ def digest(prev_hash: str, event: AuditEvent) -> str:
         ensure_ascii=False,
         cls=DjangoJSONEncoder,
     )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return hmac.new(settings.AUDIT_HMAC_KEY.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
 def record(

@@ -7,7 +7,7 @@ from typing import Any
 
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import m2m_changed, post_save, pre_save
 from django.dispatch import receiver
@@ -39,10 +39,14 @@ def signed_in(sender, request, user, **kwargs: Any) -> None:
 def sign_in_failed(sender, credentials: dict[str, Any], request=None, **kwargs: Any) -> None:
     if sender == OTP_SENDER:
         return  # audited by the OTP view, with more to say
+    typed = str(credentials.get("username", ""))[:150]
+    # Only a real username is kept: a password typed into the username field must not sit in
+    # an append-only trail for ever.
+    known = User.objects.filter(username=typed).exists()
     audit.record(
         audit.SIGN_IN_FAILED,
         request=request,
-        details={"method": "password", "username": str(credentials.get("username", ""))[:150]},
+        details={"method": "password", "username": typed if known else "(no such account)"},
     )
 
 
@@ -86,12 +90,50 @@ def roles_changed(sender, instance, action: str, reverse: bool, pk_set, **kwargs
         )
 
 
+@receiver(m2m_changed, sender=User.user_permissions.through)
+def personal_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """Permissions given to one person outside the roles."""
+    if action not in ("post_add", "post_remove", "post_clear") or reverse:
+        return
+    granted = sorted(
+        f"{p.content_type.app_label}.{p.codename}"
+        for p in Permission.objects.filter(pk__in=pk_set or []).select_related("content_type")
+    )
+    audit.record(
+        audit.ROLE_CHANGED,
+        obj=instance,
+        details={"change": f"permissions {action.removeprefix('post_')}", "permissions": granted},
+    )
+
+
+@receiver(m2m_changed, sender=Group.permissions.through)
+def role_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """What a role may do, changed by a person (a superuser in the admin). ensure_roles()
+    after migrate is not recorded: it applies backoffice/roles.py, whose history is git's."""
+    if action not in ("post_add", "post_remove", "post_clear") or reverse or not pk_set:
+        return
+    if audit.current_request() is None:
+        return
+    changed = sorted(
+        f"{p.content_type.app_label}.{p.codename}"
+        for p in Permission.objects.filter(pk__in=pk_set).select_related("content_type")
+    )
+    audit.record(
+        audit.ROLE_CHANGED,
+        obj=instance,
+        details={
+            "change": f"role permissions {action.removeprefix('post_')}",
+            "permissions": changed,
+        },
+    )
+
+
 @receiver(pre_save, sender=User)
 def remember_account(sender, instance, raw: bool = False, **kwargs: Any) -> None:
     instance._audit_before = (
         None
         if raw or instance._state.adding or instance.pk is None
-        else User.objects.filter(pk=instance.pk).values(*WATCHED_FIELDS).first()
+        else User.objects.filter(pk=instance.pk).values(*WATCHED_FIELDS, "password").first()
     )
 
 
@@ -110,12 +152,15 @@ def account_changed(sender, instance, created: bool, raw: bool = False, **kwargs
         return
     saved = kwargs.get("update_fields")  # only what this save wrote
     changed = {f for f in WATCHED_FIELDS if before[f] != after[f] and (saved is None or f in saved)}
+    password_saved = saved is None or "password" in saved
+    if password_saved and before["password"] != instance.password:
+        changed.add("password")  # recorded as changed, never the hash
     if changed:
         audit.record(
             audit.ACCOUNT_CHANGED,
             obj=instance,
-            before={f: before[f] for f in sorted(changed)},
-            after={f: after[f] for f in sorted(changed)},
+            before={f: before[f] for f in sorted(changed - {"password"})},
+            after={f: after.get(f, "changed") for f in sorted(changed)},
             details={"change": "updated"},
         )
     if "is_active" in changed and not instance.is_active:

@@ -241,6 +241,7 @@ def production_env() -> dict[str, str]:
         "FLASHFX_EMAIL": "x@example.com",
         "FLASHFX_PASSWORD": "x",
         "FLASHFX_WEBHOOK_SECRET": "x",
+        "AUDIT_HMAC_KEY": "a-key-kept-outside-the-database",
         "DJANGO_SETTINGS_MODULE": "backoffice.settings",
     }
     assert "DEBUG" not in env
