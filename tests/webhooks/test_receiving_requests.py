@@ -1047,7 +1047,13 @@ def test_behind_a_tls_proxy_production_settings_answer_directly(post, receiver_s
 def production_redirect_settings(tmp_path) -> dict:
     """SECURE_SSL_REDIRECT and SECURE_REDIRECT_EXEMPT as backoffice/settings.py sets them with
     DEBUG off, read in a fresh interpreter (this run has DEBUG on)."""
-    required = ("SECRET_KEY", "FLASHFX_API_URL", "FLASHFX_EMAIL", "FLASHFX_PASSWORD")
+    required = (
+        "SECRET_KEY",
+        "FLASHFX_API_URL",
+        "FLASHFX_EMAIL",
+        "FLASHFX_PASSWORD",
+        "AUDIT_HMAC_KEY",
+    )
     env = {
         "PATH": os.environ["PATH"],
         "DJANGO_SETTINGS_MODULE": "backoffice.settings",
