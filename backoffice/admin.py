@@ -13,23 +13,13 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from . import audit, otp, staff_sessions
+from .admin_mirror import ReadOnlyAdmin
 from .models import AuditEvent, StaffSession
 from .roles import ADMIN, APPROVER, OPERATOR
 from .stepup import needs_step_up
 
 User = get_user_model()
 PRIVILEGED_ROLES = {OPERATOR, APPROVER, ADMIN}
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AuditEvent)

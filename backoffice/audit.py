@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import hmac
-import ipaddress
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import client_address
 from .models import AuditEvent
 
 GENESIS = "0" * 64
@@ -56,22 +56,8 @@ _request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """REMOTE_ADDR, or what the outermost of STAFF_TRUSTED_PROXIES saw (also django-axes')."""
-    address = request.META.get("REMOTE_ADDR")
-    hops = settings.STAFF_TRUSTED_PROXIES
-    if hops:
-        forwarded = [
-            a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()
-        ]
-        if len(forwarded) >= hops:
-            address = forwarded[-hops]
-    try:
-        ip = ipaddress.ip_address(address) if address else None
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped  # "::ffff:192.0.2.10" from a dual-stack listener is that IPv4 client
-    return str(ip) if ip else None
+    """The member's address through STAFF_TRUSTED_PROXIES of our own proxies (also axes')."""
+    return client_address.client_ip(request.META, trusted_proxies=settings.STAFF_TRUSTED_PROXIES)
 
 
 def current_request() -> HttpRequest | None:

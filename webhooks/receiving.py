@@ -24,6 +24,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from backoffice import client_address
+
 from .models import InboundEvent
 
 log = logging.getLogger(__name__)
@@ -84,27 +86,8 @@ def allowed_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, .
 
 
 def client_ip(meta: dict[str, Any]) -> str | None:
-    """REMOTE_ADDR, or the address our outermost trusted proxy saw (FLASHFX_WEBHOOK_TRUSTED_PROXIES).
-
-    An IPv4-mapped IPv6 address (a dual-stack listener's "::ffff:52.64.185.170") is the IPv4
-    address it carries, so that it matches the published IPv4 ranges; an IPv6 zone ("%eth0")
-    is dropped, as PostgreSQL's inet cannot hold it.
-    """
-    hops = settings.FLASHFX_WEBHOOK_TRUSTED_PROXIES
-    address = meta.get("REMOTE_ADDR")
-    if hops:
-        forwarded = [
-            a.strip() for a in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()
-        ]
-        if len(forwarded) >= hops:
-            address = forwarded[-hops]
-    try:
-        ip = ipaddress.ip_address(address) if address else None
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address):
-        ip = ip.ipv4_mapped or ipaddress.IPv6Address(ip.packed)
-    return str(ip) if ip else None
+    """The sender's address, through FLASHFX_WEBHOOK_TRUSTED_PROXIES of our own proxies."""
+    return client_address.client_ip(meta, trusted_proxies=settings.FLASHFX_WEBHOOK_TRUSTED_PROXIES)
 
 
 def _text(value: str, limit: int | None = None) -> str:
