@@ -37,7 +37,12 @@ def enrol(user) -> TOTPDevice:
 
 
 def code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
-    """The device's code for now (or a later time step), computed here from its key."""
+    """The device's code for now (or a later time step), computed here from its key.
+
+    The device is re-read first: a code accepted one step late makes django-otp record a drift
+    (OTP_TOTP_SYNC), and a code computed without it would be one step off."""
+    if device.pk is not None:
+        device.refresh_from_db()
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time() + steps_ahead * device.step
     return f"{totp.token():0{device.digits}d}"
