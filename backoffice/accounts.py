@@ -7,7 +7,6 @@ is audited and counted against the username + address (django-axes), or a sign-o
 from __future__ import annotations
 
 from functools import wraps
-from urllib.parse import quote
 
 import django_otp
 from axes.handlers.proxy import AxesProxyHandler
@@ -30,6 +29,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import audit, otp, staff_sessions
+from .middleware import url_with_next
 from .signals import OTP_SENDER
 from .stepup import step_up_required
 
@@ -58,10 +58,6 @@ def _next(request: HttpRequest) -> str:
     ):
         return candidate
     return reverse("dashboard")
-
-
-def _with_next(name: str, next_url: str) -> str:
-    return f"{reverse(name)}?next={quote(next_url)}"
 
 
 def _credentials(request: HttpRequest) -> dict[str, str]:
@@ -113,7 +109,7 @@ class StaffLoginView(LoginView):
     redirect_authenticated_user = True
 
     def get_success_url(self) -> str:
-        return _with_next("otp-verify", super().get_success_url())
+        return url_with_next("otp-verify", super().get_success_url())
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(google_sign_in=settings.GOOGLE_SIGN_IN, **kwargs)
@@ -129,7 +125,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     if user.is_verified():
         return HttpResponseRedirect(next_url)
     if not otp.is_enrolled(user):
-        return HttpResponseRedirect(_with_next("otp-setup", next_url))
+        return HttpResponseRedirect(url_with_next("otp-setup", next_url))
     form = CodeForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -174,7 +170,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     next_url = _next(request)
     if otp.is_enrolled(user):  # a new device only after an admin's reset
-        return HttpResponseRedirect(_with_next("otp-verify", next_url))
+        return HttpResponseRedirect(url_with_next("otp-verify", next_url))
     device = otp.pending_totp(request.session, user)
     form = CodeForm(request.POST or None)
     status = 200
@@ -194,7 +190,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
                 )
         if confirmed:
             request.session[BACKUP_CODES_ONCE] = codes
-            return HttpResponseRedirect(_with_next("backup-codes", next_url))
+            return HttpResponseRedirect(url_with_next("backup-codes", next_url))
         _code_failed(request, audit.OTP_FAILED, None, "enrolment")
         form.add_error(
             "token", "That code does not match. Check the time on your phone and try again."
@@ -237,7 +233,7 @@ def _regenerate_backup_codes(request: HttpRequest) -> HttpResponse:
             details={"device": "backup codes", "backup_codes": len(codes)},
         )
     request.session[BACKUP_CODES_ONCE] = codes
-    return HttpResponseRedirect(_with_next("backup-codes", reverse("sessions")))
+    return HttpResponseRedirect(url_with_next("backup-codes", reverse("sessions")))
 
 
 @never_cache

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
-from django.urls import reverse
 
 from . import audit, otp, staff_sessions
 from .admin_mirror import ReadOnlyAdmin
+from .middleware import url_with_next
 from .models import AuditEvent, StaffSession
 from .roles import ADMIN, APPROVER, OPERATOR
 from .stepup import needs_step_up
@@ -108,7 +106,7 @@ class StaffUserAdmin(UserAdmin):
 
     def _needs_code(self, request) -> HttpResponseRedirect | None:
         if needs_step_up(request):
-            return HttpResponseRedirect(f"{reverse('step-up')}?next={quote(request.path)}")
+            return HttpResponseRedirect(url_with_next("step-up", request.path))
         return None
 
     def _report(self, request, done: str, skipped: int) -> None:

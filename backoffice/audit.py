@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -65,15 +66,14 @@ def current_request() -> HttpRequest | None:
     return _request.get()
 
 
-class bind_request:  # noqa: N801 - used as a context manager, like a function
-    def __init__(self, request: HttpRequest | None) -> None:
-        self.request = request
-
-    def __enter__(self) -> None:
-        self.token = _request.set(self.request)
-
-    def __exit__(self, *exc: object) -> None:
-        _request.reset(self.token)
+@contextmanager
+def bind_request(request: HttpRequest | None) -> Iterator[None]:
+    """While serving `request`, audit rows written by signals know who and from where."""
+    token = _request.set(request)
+    try:
+        yield
+    finally:
+        _request.reset(token)
 
 
 def _normalised(value: Any) -> Any:

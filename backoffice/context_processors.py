@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import reverse
 
-from .roles import is_admin, roles_of
+from .roles import ADMIN, roles_of
 
 # (label, URL name, permission needed; None: every signed-in member)
 NAVIGATION = (
@@ -30,7 +30,8 @@ def staff(request: HttpRequest) -> dict:
             url = reverse(name)
             current = path == url if url == "/" else path.startswith(url)
             items.append({"label": label, "url": url, "current": current})
-    if is_admin(user):
+    roles = roles_of(user)  # one query, for the Admin item and the header
+    if user.is_active and (user.is_superuser or ADMIN in roles):
         url = reverse("admin:index")
         items.append({"label": "Admin", "url": url, "current": path.startswith(url)})
-    return {"navigation": items, "staff_roles": roles_of(user)}
+    return {"navigation": items, "staff_roles": roles}

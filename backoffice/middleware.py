@@ -43,7 +43,12 @@ def second_factor_paths() -> frozenset[str]:
     return frozenset((reverse("otp-verify"), reverse("otp-setup"), reverse("logout")))
 
 
-def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+def url_with_next(name: str, next_url: str) -> str:
+    """The URL named `name`, coming back to `next_url` afterwards."""
+    return f"{reverse(name)}?next={quote(next_url)}"
+
+
+def page_redirect(request: HttpRequest, url: str) -> HttpResponse:
     """A plain redirect, or for an htmx request one that reloads the whole page there."""
     if getattr(request, "htmx", False):
         return HttpResponseClientRedirect(url)
@@ -88,9 +93,7 @@ class SessionLifetimeMiddleware:
                     )
                     + " Sign in again to continue.",
                 )
-                return _redirect(
-                    request, f"{reverse('login')}?next={quote(request.get_full_path())}"
-                )
+                return page_redirect(request, url_with_next("login", request.get_full_path()))
             if now - last_seen >= LAST_SEEN_WRITE_EVERY:
                 session[staff_sessions.LAST_SEEN_AT] = now
         return self.get_response(request)
@@ -119,12 +122,10 @@ class StaffOnlyMiddleware:
         user = request.user
         if not user.is_authenticated:
             if getattr(request, "htmx", False):
-                return HttpResponseClientRedirect(f"{reverse('login')}?next={quote(request.path)}")
+                return HttpResponseClientRedirect(url_with_next("login", request.path))
             return redirect_to_login(request.get_full_path())
         if not user.is_verified() and request.path_info not in second_factor_paths():
-            return _redirect(
-                request, f"{reverse('otp-verify')}?next={quote(request.get_full_path())}"
-            )
+            return page_redirect(request, url_with_next("otp-verify", request.get_full_path()))
         return None
 
 

@@ -90,15 +90,17 @@ def roles_changed(sender, instance, action: str, reverse: bool, pk_set, **kwargs
         )
 
 
+def _permission_names(pks) -> list[str]:
+    permissions = Permission.objects.filter(pk__in=pks or []).select_related("content_type")
+    return sorted(f"{p.content_type.app_label}.{p.codename}" for p in permissions)
+
+
 @receiver(m2m_changed, sender=User.user_permissions.through)
 def personal_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
     """Permissions given to one person outside the roles."""
     if action not in ("post_add", "post_remove", "post_clear") or reverse:
         return
-    granted = sorted(
-        f"{p.content_type.app_label}.{p.codename}"
-        for p in Permission.objects.filter(pk__in=pk_set or []).select_related("content_type")
-    )
+    granted = _permission_names(pk_set)
     audit.record(
         audit.ROLE_CHANGED,
         obj=instance,
@@ -114,10 +116,7 @@ def role_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs
         return
     if audit.current_request() is None:
         return
-    changed = sorted(
-        f"{p.content_type.app_label}.{p.codename}"
-        for p in Permission.objects.filter(pk__in=pk_set).select_related("content_type")
-    )
+    changed = _permission_names(pk_set)
     audit.record(
         audit.ROLE_CHANGED,
         obj=instance,

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.http import HttpResponseClientRedirect
 
 from . import staff_sessions
+from .middleware import page_redirect, url_with_next
 
 
 def needs_step_up(request: HttpRequest) -> bool:
@@ -45,10 +45,7 @@ def step_up_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if needs_step_up(request):
-            url = f"{reverse('step-up')}?next={quote(return_path(request))}"
-            if getattr(request, "htmx", False):
-                return HttpResponseClientRedirect(url)
-            return HttpResponseRedirect(url)
+            return page_redirect(request, url_with_next("step-up", return_path(request)))
         return view(request, *args, **kwargs)
 
     return wrapped
