@@ -9,8 +9,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
 
+from mirrors.admin import ReadOnlyAdmin
+
 from . import audit, otp, staff_sessions
-from .admin_mirror import ReadOnlyAdmin
 from .middleware import url_with_next
 from .models import AuditEvent, StaffSession
 from .roles import ADMIN, APPROVER, OPERATOR

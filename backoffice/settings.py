@@ -109,7 +109,7 @@ FLASHFX_READ_TIMEOUT = env_float("FLASHFX_READ_TIMEOUT", default=30.0)
 # How long a query keeps retrying (backoff with jitter) before FlashFXUnavailable is raised.
 FLASHFX_QUERY_RETRY_BUDGET_SECONDS = env_float("FLASHFX_QUERY_RETRY_BUDGET_SECONDS", default=15.0)
 
-# Sync and reconciliation (payments/services/sync.py, reconcile.py).
+# Sync and reconciliation (mirrors/sync.py, mirrors/reconcile.py).
 FLASHFX_SYNC_EPOCH = env_datetime(
     "FLASHFX_SYNC_EPOCH", default="2018-01-01T00:00:00Z"
 )  # first backfill
@@ -178,6 +178,7 @@ INSTALLED_APPS = [
     "csp",
     "django_htmx",
     "backoffice",
+    "mirrors",
     "parties",
     "payments",
     "webhooks",
@@ -289,11 +290,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flashfx-sync": {
-        "task": "payments.tasks.sync_flashfx",
+        "task": "mirrors.tasks.sync_flashfx",
         "schedule": float(FLASHFX_SYNC_INTERVAL_SECONDS),
     },
     "flashfx-reconcile-nightly": {
-        "task": "payments.tasks.reconcile_flashfx",
+        "task": "mirrors.tasks.reconcile_flashfx",
         "schedule": crontab(hour=3, minute=15),  # after FlashFX's day has settled (UTC)
     },
     "webhooks-sweep": {"task": "webhooks.tasks.sweep_inbound_events", "schedule": 60.0},

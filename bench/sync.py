@@ -125,8 +125,9 @@ def main() -> None:
         from flashfx.client import FlashFXClient
         from flashfx.operations import OPERATIONS
         from flashfx.tokens import MemoryTokenStore
-        from payments.models import Deposit, SyncRun
-        from payments.services.sync import sync_entity, walk_windows
+        from mirrors.models import SyncRun
+        from mirrors.sync import sync_entity, walk_windows
+        from payments.models import Deposit
 
         call_command("migrate", verbosity=0)
         settings.DEBUG = False  # DEBUG keeps every SQL statement in memory

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from backoffice.admin_mirror import MirrorAdmin
+from mirrors.admin import MirrorAdmin
 
 from .models import Recipient, Sender, SubClient
 

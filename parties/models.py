@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from backoffice.mirror import Mirror, StatusOrder
+from mirrors.base import Mirror, StatusOrder
 
 
 class Sender(Mirror):

@@ -2,18 +2,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from backoffice.admin_mirror import MirrorAdmin, ReadOnlyAdmin
+from mirrors.admin import MirrorAdmin
 
-from .models import (
-    BalanceCheck,
-    BalanceSnapshot,
-    Deposit,
-    DriftItem,
-    DriftReport,
-    Payment,
-    SyncRun,
-    Withdrawal,
-)
+from .models import Deposit, Payment, Withdrawal
 
 
 @admin.register(Deposit)
@@ -65,74 +56,3 @@ class PaymentAdmin(MirrorAdmin):
     )
     list_filter = ("flashfx_status", "to_currency")
     date_hierarchy = "flashfx_created_at"
-
-
-@admin.register(BalanceSnapshot)
-class BalanceSnapshotAdmin(ReadOnlyAdmin):
-    list_display = ("taken_at", "currency", "cleared", "pending")
-    list_filter = ("currency",)
-
-
-@admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdmin):
-    list_display = (
-        "started_at",
-        "entity",
-        "mode",
-        "status",
-        "windows",
-        "fetched",
-        "created",
-        "updated",
-        "unchanged",
-        "stale",
-        "refused",
-    )
-    list_filter = ("entity", "mode", "status")
-
-
-class DriftItemInline(admin.TabularInline):
-    model = DriftItem
-    extra = 0
-    can_delete = False
-    fields = ("entity", "flashfx_id", "kind", "differences", "resolution", "note")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class BalanceCheckInline(admin.TabularInline):
-    model = BalanceCheck
-    extra = 0
-    can_delete = False
-    fields = (
-        "currency",
-        "reported_cleared",
-        "implied_cleared",
-        "reported_pending",
-        "implied_pending",
-    )
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(DriftReport)
-class DriftReportAdmin(ReadOnlyAdmin):
-    list_display = ("started_at", "window_start", "window_end", "compared", "finished_at", "error")
-    inlines = (DriftItemInline, BalanceCheckInline)
-
-
-@admin.register(BalanceCheck)
-class BalanceCheckAdmin(ReadOnlyAdmin):
-    list_display = (
-        "checked_at",
-        "currency",
-        "reported_cleared",
-        "implied_cleared",
-        "cleared_difference",
-        "balanced",
-    )
-    list_filter = ("currency",)

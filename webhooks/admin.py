@@ -1,6 +1,6 @@
 """Staff tools for inbound webhooks until the staff UI has pages: every request kept, the
 quarantine and the dead letters, with replay (dry run first). The work is in
-webhooks.processing; this only shows rows and calls it."""
+webhooks/replay.py; this only shows rows and calls it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from backoffice.admin_mirror import ReadOnlyAdmin
+from mirrors.admin import ReadOnlyAdmin
 
-from . import processing
+from . import replay
 from .models import InboundEvent
 
 
@@ -111,7 +111,7 @@ class InboundEventAdmin(ReadOnlyAdmin):
 
     def _replay(self, request, queryset, *, dry_run: bool) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        results = processing.replay(event_ids=ids, dry_run=dry_run)
+        results = replay.replay(event_ids=ids, dry_run=dry_run)
         for result in results:
             failed = result.outcome.startswith(("failed", "would fail"))
             skipped = result.outcome.startswith("skipped")

@@ -3,7 +3,7 @@
 The hot path is one HMAC, one JSON parse and one INSERT ... ON CONFLICT DO NOTHING RETURNING:
 the row is written whatever the verdict (accepted, or quarantined with its reason), and a
 repeat of a known request id costs no exception (NOTES.md: the IntegrityError path is slow).
-Processing happens later, in a worker (webhooks.processing), after the row is committed.
+Processing happens later, in a worker (webhooks/tasks.py hands it over), after the row is committed.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from backoffice import client_address
 
+from . import tasks
 from .models import InboundEvent
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def receive(*, body: bytes, headers: dict[str, str], remote_addr: str | None) ->
         return Receipt(STATUS_FOR_REASON.get(reason, 400), event_id, reason)
     if event_id is None:
         return _repeat(row)
-    transaction.on_commit(lambda: _hand_to_worker(event_id))
+    transaction.on_commit(lambda: tasks.hand_off(event_id))
     return Receipt(200, event_id, "received")
 
 
@@ -252,51 +253,6 @@ def _scheduled_at(payload: dict | None) -> datetime | None:
         return parsed.astimezone(UTC) if parsed.tzinfo else None
     except (ValueError, OverflowError):
         return None
-
-
-def _hand_to_worker(event_id: int) -> None:
-    """After commit: make sure a worker will process the event (FLASHFX_WEBHOOK_HANDOFF)."""
-    from . import tasks  # the task module imports the processing services
-
-    try:
-        if settings.FLASHFX_WEBHOOK_HANDOFF == "coalesced":
-            # One Redis SET NX instead of a Celery publish (~1 ms of CPU, the request's largest
-            # cost in bench/webhooks.py): only the request that finds no drain queued publishes
-            # one. The drain clears the flag before it looks for events, and this row is
-            # committed before the flag is tried, so a drain that starts after us sees it.
-            if drain_flag().set(nx=True):
-                tasks.drain_inbound_events.delay()
-        else:
-            tasks.process_inbound_event.delay(event_id)
-    except Exception:
-        # The event is durable: the beat sweeper enqueues RECEIVED events the broker lost.
-        log.exception("could not enqueue webhook event %s; the sweeper will pick it up", event_id)
-
-
-@dataclass(frozen=True)
-class DrainFlag:
-    """'A drain task is queued and has not started': a Redis key with an expiry, so that a
-    drain the broker lost only delays the next one by `ttl` seconds (the sweeper backs it up)."""
-
-    client: Any
-    key: str
-    ttl: int = 10
-
-    def set(self, *, nx: bool) -> bool:
-        return bool(self.client.set(self.key, b"1", nx=nx, ex=self.ttl))
-
-    def clear(self) -> None:
-        self.client.delete(self.key)
-
-
-@cache
-def drain_flag() -> DrainFlag:
-    import redis
-
-    database = connection.settings_dict["NAME"]  # one flag per database sharing the Redis
-    return DrainFlag(
-        redis.Redis.from_url(settings.REDIS_URL), f"flashfx-backoffice:webhooks:drain:{database}"
-    )
 
 
 _COLUMNS = (

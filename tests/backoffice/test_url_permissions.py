@@ -270,10 +270,10 @@ ADMIN_MODELS: dict[str, set[str]] = {
             "payments.deposit",
             "payments.withdrawal",
             "payments.payment",
-            "payments.balancesnapshot",
-            "payments.syncrun",
-            "payments.driftreport",
-            "payments.balancecheck",
+            "mirrors.balancesnapshot",
+            "mirrors.syncrun",
+            "mirrors.driftreport",
+            "mirrors.balancecheck",
         )
     },
     # Third-party tables: not for the admin role (superusers only).

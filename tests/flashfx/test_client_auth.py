@@ -195,7 +195,7 @@ def test_ten_clients_sharing_a_store_log_in_once(sandbox):
 def test_the_database_store_gives_one_login_to_ten_workers(sandbox):
     from django.db import connection
 
-    from backoffice.flashfx import DatabaseTokenStore
+    from mirrors.client import DatabaseTokenStore
 
     # One store and one client per thread, like separate worker processes sharing a database.
     clients = [make_client(sandbox.url, DatabaseTokenStore()) for _ in range(10)]

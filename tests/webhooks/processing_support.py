@@ -21,14 +21,13 @@ from typing import Any
 
 from harness import API_EMAIL, API_PASSWORD, loads
 
-from backoffice.flashfx import flashfx_client
 from flashfx import types
 from flashfx.client import FlashFXClient
 from flashfx.tokens import MemoryTokenStore
+from mirrors.client import flashfx_client
+from mirrors.registry import registry
 from parties.models import SubClient
-from parties.services import sub_client_remote
 from payments.models import Deposit, Payment, Withdrawal
-from payments.services import mirror
 from webhooks.models import InboundEvent
 from webhooks.processing import inbound_event_process
 
@@ -196,11 +195,8 @@ def regular(received: list) -> list:
 
 def version_fields(kind: str, version: Any, at: datetime) -> dict[str, Any]:
     """FlashFX's version of an entity as mirror columns (all of them but `raw`)."""
-    if kind == "subclient":
-        remote = sub_client_remote(version, at)
-    else:
-        model = MIRRORS[kind]
-        remote = mirror.transfer_remote(model, version, at)
+    spec = registry.for_model(MIRRORS[kind])
+    remote = spec.remote(version, at, spec.batch_context([version]))
     return {k: v for k, v in remote.fields.items() if k != "raw"}
 
 

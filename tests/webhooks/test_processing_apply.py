@@ -29,16 +29,13 @@ from processing_support import (
     store_body,
 )
 
+from parties.mirrors import SUB_CLIENTS
 from parties.models import SubClient
-from parties.services import sub_client_apply_remote
+from payments.mirrors import DEPOSITS, PAYMENTS, WITHDRAWALS
 from payments.models import Deposit, Payment, Withdrawal
-from payments.services.mirror import (
-    deposit_apply_remote,
-    payment_apply_remote,
-    withdrawal_apply_remote,
-)
 from webhooks.models import InboundEvent
-from webhooks.processing import inbound_event_process, replay
+from webhooks.processing import inbound_event_process
+from webhooks.replay import replay
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +76,7 @@ def replay_in(order: str, received: list, seed) -> list[str]:
 def test_deposit_events_bring_the_mirror_to_flashfxs_deposit(sandbox, client, order):
     sub_client = client.create_sub_client(SUB_CLIENT)
     force(sandbox, "subclients", sub_client.id, "ACTIVE")
-    sub_client_apply_remote(remote=client.sub_client(sub_client.id), observed_at=timezone.now())
+    SUB_CLIENTS.apply(client.sub_client(sub_client.id), observed_at=timezone.now())
     deposit = sandbox.receive_deposit("12.34", subClientId=sub_client.id)
     seen_at = timezone.now()
     first_seen = client.deposit(deposit["id"])  # as sync would have mirrored it
@@ -98,7 +95,7 @@ def test_deposit_events_bring_the_mirror_to_flashfxs_deposit(sandbox, client, or
         ],
     )
 
-    replay_in(order, received, lambda: deposit_apply_remote(remote=first_seen, observed_at=seen_at))
+    replay_in(order, received, lambda: DEPOSITS.apply(first_seen, observed_at=seen_at))
 
     final = client.deposit(deposit["id"])
     assert final.status == "REFUNDED"
@@ -120,7 +117,7 @@ def test_a_cancelled_deposit(sandbox, client):
     replay_in(
         "as delivered",
         received,
-        lambda: deposit_apply_remote(remote=first_seen, observed_at=seen_at),
+        lambda: DEPOSITS.apply(first_seen, observed_at=seen_at),
     )
     assert_mirror_matches("deposit", client.deposit(deposit["id"]))
 
@@ -151,7 +148,7 @@ def test_withdrawal_events_bring_the_mirror_to_flashfxs_withdrawal(sandbox, clie
         ],
     )
 
-    replay_in(order, received, lambda: withdrawal_apply_remote(remote=reply, observed_at=seen_at))
+    replay_in(order, received, lambda: WITHDRAWALS.apply(reply, observed_at=seen_at))
 
     final = client.withdrawal(reply.id)
     assert final.status == "REFUNDED"
@@ -179,7 +176,7 @@ def test_a_withdrawal_cancelled_by_compliance_keeps_its_reject_code(sandbox, cli
     replay_in(
         "as delivered",
         received,
-        lambda: withdrawal_apply_remote(remote=reply, observed_at=seen_at),
+        lambda: WITHDRAWALS.apply(reply, observed_at=seen_at),
     )
     final = client.withdrawal(reply.id)
     assert_mirror_matches("withdrawal", final)
@@ -207,7 +204,7 @@ def test_payment_events_bring_the_mirror_to_flashfxs_payment(sandbox, client, or
         reply.id, ["currency_converted", "payment_complete"]
     )
 
-    replay_in(order, received, lambda: payment_apply_remote(remote=reply, observed_at=seen_at))
+    replay_in(order, received, lambda: PAYMENTS.apply(reply, observed_at=seen_at))
 
     final = client.payment(reply.id)
     assert final.status == "CLOSED" and final.to_amount
@@ -227,9 +224,7 @@ def test_the_fx_leg_alone_keeps_the_payment_open_and_fills_its_amounts(sandbox, 
     )
     force(sandbox, "payments", reply.id, "CURRENCY_CONVERTED")
     received = sandbox.receiver.wait_for_events(reply.id, ["currency_converted"])
-    replay_in(
-        "as delivered", received, lambda: payment_apply_remote(remote=reply, observed_at=seen_at)
-    )
+    replay_in("as delivered", received, lambda: PAYMENTS.apply(reply, observed_at=seen_at))
     final = client.payment(reply.id)
     assert final.status == "OPEN"
     assert_mirror_matches("payment", final)
@@ -248,9 +243,7 @@ def test_a_failed_payment(sandbox, client):
     )
     force(sandbox, "payments", reply.id, "FAILED")
     received = sandbox.receiver.wait_for_events(reply.id, ["payment_failed"])
-    replay_in(
-        "as delivered", received, lambda: payment_apply_remote(remote=reply, observed_at=seen_at)
-    )
+    replay_in("as delivered", received, lambda: PAYMENTS.apply(reply, observed_at=seen_at))
     assert_mirror_matches("payment", client.payment(reply.id))
 
 
@@ -273,7 +266,7 @@ def test_sub_client_events_bring_the_mirror_to_flashfxs_sub_client(sandbox, clie
 
     def seed() -> None:
         SubClient.objects.all().delete()
-        sub_client_apply_remote(remote=reply, observed_at=seen_at)
+        SUB_CLIENTS.apply(reply, observed_at=seen_at)
 
     replay_in(order, received, seed)
 
@@ -293,7 +286,7 @@ def test_a_sub_client_that_fails_kyc(sandbox, client):
     replay_in(
         "as delivered",
         received,
-        lambda: sub_client_apply_remote(remote=reply, observed_at=seen_at),
+        lambda: SUB_CLIENTS.apply(reply, observed_at=seen_at),
     )
     assert_mirror_matches("subclient", client.sub_client(reply.id))
 
@@ -314,7 +307,7 @@ def test_the_same_event_under_another_request_id_changes_nothing_the_second_time
             "callbackUri": sandbox.receiver.url + "?token=abc",
         }
     )
-    withdrawal_apply_remote(remote=reply, observed_at=seen_at)
+    WITHDRAWALS.apply(reply, observed_at=seen_at)
     force(sandbox, "withdrawals", reply.id, "PENDING")
     force(sandbox, "withdrawals", reply.id, "CONFIRMED")
     events = ["withdrawal_initiated", "withdrawal_pending", "withdrawal_completed"]
@@ -339,7 +332,7 @@ def test_an_event_processed_again_is_not_applied_again(sandbox, client):
     reply = client.create_withdrawal(
         {"amount": Decimal("1"), "currency": "AUD", "recipient": BSB_RECIPIENT}
     )
-    withdrawal_apply_remote(remote=reply, observed_at=seen_at)
+    WITHDRAWALS.apply(reply, observed_at=seen_at)
     force(sandbox, "withdrawals", reply.id, "PENDING")
     received = sandbox.receiver.wait_for_events(
         reply.id, ["withdrawal_initiated", "withdrawal_pending"]

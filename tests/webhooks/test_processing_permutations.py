@@ -19,8 +19,8 @@ from processing_support import (
     store,
 )
 
+from payments.mirrors import WITHDRAWALS
 from payments.models import Withdrawal
-from payments.services.mirror import withdrawal_apply_remote
 from webhooks.models import InboundEvent
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +71,7 @@ def test_every_order_of_a_withdrawals_events_converges_to_flashfxs_state(sandbox
     for order in permutations(received):
         Withdrawal.objects.all().delete()  # a fresh mirror for every order
         InboundEvent.objects.all().delete()
-        withdrawal_apply_remote(remote=reply, observed_at=seen_at)
+        WITHDRAWALS.apply(reply, observed_at=seen_at)
         process([store(r) for r in order])
         state = row_state("withdrawal", reply.id)
         state.pop("updated_at")  # when we wrote it, not what we hold

@@ -1,4 +1,4 @@
-"""Replaying stored events (webhooks.processing.replay) and `manage.py replay_webhooks`: a dry
+"""Replaying stored events (webhooks/replay.py) and `manage.py replay_webhooks`: a dry
 run shows what would change and changes nothing; a real replay applies each event once."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from processing_support import (
 
 from payments.models import Withdrawal
 from webhooks.models import InboundEvent
-from webhooks.processing import replay
+from webhooks.replay import replay
 
 pytestmark = pytest.mark.django_db
 

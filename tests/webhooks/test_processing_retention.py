@@ -18,11 +18,13 @@ from processing_support import (
     store_body,
 )
 
-from payments.models import Deposit, SyncRun
-from payments.services import sync
+from mirrors import sync
+from mirrors.models import SyncRun
+from payments.models import Deposit
 from webhooks import tasks
+from webhooks.backlog import prune_bodies
 from webhooks.models import InboundEvent
-from webhooks.processing import prune_bodies, silence_alerts
+from webhooks.silence import silence_alerts
 
 pytestmark = pytest.mark.django_db
 
@@ -142,7 +144,7 @@ def test_silence_reports_what_sync_changed_that_no_webhook_reported(sandbox, cap
     )
     InboundEvent.objects.update(received_at=timezone.now() - timedelta(minutes=31))
 
-    with caplog.at_level("ERROR", logger="webhooks.processing"):
+    with caplog.at_level("ERROR", logger="webhooks.silence"):
         alerts = silence_alerts(minutes=30)
 
     assert alerts == [{"sync_run": run.pk, "entity": "deposits", "flashfx_ids": [silent["id"]]}]

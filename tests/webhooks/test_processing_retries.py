@@ -31,11 +31,11 @@ from processing_support import (
 )
 
 from flashfx import types
+from payments.mirrors import WITHDRAWALS
 from payments.models import Withdrawal
-from payments.services.mirror import withdrawal_apply_remote
 from webhooks import processing, tasks
 from webhooks.models import InboundEvent
-from webhooks.processing import inbound_event_process, sweep_stuck
+from webhooks.processing import inbound_event_process
 
 pytestmark = pytest.mark.django_db
 
@@ -142,8 +142,8 @@ def test_a_failure_while_flashfx_is_down_is_retried_and_then_succeeds(sandbox, s
 
 def test_a_payload_that_cannot_be_applied_fails_with_its_traceback():
     """A known event whose payload lacks what its mirror needs: the error is kept, not lost."""
-    withdrawal_apply_remote(
-        remote=types.Withdrawal.from_wire(
+    WITHDRAWALS.apply(
+        types.Withdrawal.from_wire(
             {"id": UNKNOWN_ID, "status": "INITIALISED", "amount": 250, "currency": "AUD"}
         ),
         observed_at=timezone.now() - timedelta(days=1),
@@ -202,7 +202,7 @@ def test_while_an_entity_is_fetched_from_a_slow_flashfx_webhooks_are_still_recei
 
 def test_processing_an_event_a_second_time_does_nothing(sandbox):
     reply, received = initiated_withdrawal(sandbox)
-    withdrawal_apply_remote(remote=reply, observed_at=timezone.now() - timedelta(seconds=5))
+    WITHDRAWALS.apply(reply, observed_at=timezone.now() - timedelta(seconds=5))
     event = store(received)
     first = inbound_event_process(event_id=event.pk)
     assert first.startswith(f"Withdrawal {reply.id} ")
@@ -223,7 +223,7 @@ def test_concurrent_deliveries_of_the_task_apply_the_event_once(sandbox):
         return real_apply(prepared)
 
     # The entity is mirrored already, so no thread needs FlashFX.
-    withdrawal_apply_remote(remote=reply, observed_at=timezone.now() - timedelta(seconds=5))
+    WITHDRAWALS.apply(reply, observed_at=timezone.now() - timedelta(seconds=5))
     barrier = threading.Barrier(8)
     outcomes: list[str] = []
     errors: list[BaseException] = []
@@ -302,7 +302,7 @@ def test_the_sweeper_enqueues_lost_events_and_resets_those_a_dead_worker_left():
         aged(new(n), status=status, received_ago=days, attempt_ago=days)
 
     with patch.object(tasks.process_inbound_event, "delay") as delay:
-        assert sweep_stuck() == 3
+        assert tasks.sweep_inbound_events() == 3
 
     assert sorted(call.args[0] for call in delay.call_args_list) == sorted(
         [lost, dead_worker, retry_lost]
@@ -324,7 +324,7 @@ def test_the_sweepers_events_are_processed_once_even_if_the_broker_had_them_too(
     event = store_body(body, request_id="sweep-twice")
     aged(event, status=Status.RECEIVED, received_ago=timedelta(minutes=5))
     with patch.object(tasks.process_inbound_event, "delay") as delay:
-        sweep_stuck()
+        tasks.sweep_inbound_events()
     [call] = delay.call_args_list
     outcomes = [tasks.process_inbound_event.apply(args=call.args).get() for _ in range(2)]
     assert outcomes == ["ignored: test event", "nothing to do: already taken or finished"]

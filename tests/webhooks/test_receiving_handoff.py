@@ -18,9 +18,8 @@ import pytest
 import redis
 from processing_support import signed_post
 
-from webhooks import processing, receiving, tasks
+from webhooks import backlog, processing, tasks
 from webhooks.models import InboundEvent
-from webhooks.processing import drain_received
 
 Status = InboundEvent.Status
 REDIS = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
@@ -40,11 +39,11 @@ def spare_redis() -> str:
 def coalesced(settings):
     settings.REDIS_URL = spare_redis()
     settings.FLASHFX_WEBHOOK_HANDOFF = "coalesced"
-    receiving.drain_flag.cache_clear()
-    receiving.drain_flag().clear()
-    yield receiving.drain_flag()
-    receiving.drain_flag().clear()
-    receiving.drain_flag.cache_clear()
+    tasks.drain_flag.cache_clear()
+    tasks.drain_flag().clear()
+    yield tasks.drain_flag()
+    tasks.drain_flag().clear()
+    tasks.drain_flag.cache_clear()
 
 
 @pytest.fixture
@@ -76,9 +75,11 @@ def test_a_burst_of_events_publishes_one_drain_which_processes_them_all(
     assert (drains.call_count, singles.call_count) == (1, 0)
     assert set(InboundEvent.objects.values_list("status", flat=True)) == {Status.RECEIVED}
 
-    assert drain_received() == 5
+    assert tasks.drain_inbound_events() == 5
     assert set(InboundEvent.objects.values_list("status", flat=True)) == {Status.IGNORED}
-    assert drain_received() == 0  # a second drain (e.g. redelivered) finds nothing to do
+    assert (
+        tasks.drain_inbound_events() == 0
+    )  # a second drain (e.g. redelivered) finds nothing to do
 
 
 @pytest.mark.django_db
@@ -87,11 +88,11 @@ def test_an_event_committed_after_the_drain_started_queues_the_next_drain(
 ):
     drains, _, _ = published
     deliver(client, settings, django_capture_on_commit_callbacks, 1)
-    assert drain_received() == 1  # clears the flag first
+    assert tasks.drain_inbound_events() == 1  # clears the flag first
 
     deliver(client, settings, django_capture_on_commit_callbacks, 1, start=1)
     assert drains.call_count == 2
-    assert drain_received() == 1
+    assert tasks.drain_inbound_events() == 1
     assert InboundEvent.objects.filter(status=Status.IGNORED).count() == 2
 
 
@@ -103,7 +104,9 @@ def test_an_event_committed_while_a_drain_is_queued_is_left_to_that_drain(
     deliver(client, settings, django_capture_on_commit_callbacks, 1)
     deliver(client, settings, django_capture_on_commit_callbacks, 1, start=1)  # flag still set
     assert drains.call_count == 1
-    assert drain_received() == 2  # the queued drain has not started yet, so it sees both
+    assert (
+        tasks.drain_inbound_events() == 2
+    )  # the queued drain has not started yet, so it sees both
 
 
 @pytest.mark.django_db
@@ -118,7 +121,7 @@ def test_a_lost_drain_only_delays_the_next_until_the_flag_expires(
     coalesced.client.delete(coalesced.key)  # the flag expired: the broker lost the drain
     deliver(client, settings, django_capture_on_commit_callbacks, 1, start=1)
     assert drains.call_count == 2
-    assert drain_received() == 2
+    assert tasks.drain_inbound_events() == 2
 
 
 @pytest.mark.django_db
@@ -137,7 +140,7 @@ def test_an_event_that_fails_in_the_drain_goes_on_in_its_own_task(
         return real(event, payload, received_at)
 
     with patch("webhooks.processing.prepare_event", side_effect=prepare):
-        assert drain_received() == 3  # the others are not held up by it
+        assert tasks.drain_inbound_events() == 3  # the others are not held up by it
 
     statuses = dict(InboundEvent.objects.values_list("pk", "status"))
     assert statuses.pop(failing.pk) == Status.FAILED
@@ -146,6 +149,25 @@ def test_an_event_that_fails_in_the_drain_goes_on_in_its_own_task(
     assert "cannot apply this one" in failing.last_error
     [call] = retries.call_args_list
     assert call.args == ((failing.pk,),) and call.kwargs == {"countdown": 5}
+
+
+@pytest.mark.django_db
+def test_a_drain_stops_at_its_limit_and_queues_the_next_one(
+    client, settings, django_capture_on_commit_callbacks, coalesced, published
+):
+    drains, _, _ = published
+    deliver(client, settings, django_capture_on_commit_callbacks, 3)
+    assert drains.call_count == 1
+
+    drained = backlog.drain_received(retry_alone=lambda event_id: None, batch=1, limit=2)
+    assert (drained.done, drained.more) == (2, True)
+    assert InboundEvent.objects.filter(status=Status.RECEIVED).count() == 1
+
+    with patch.object(backlog, "drain_received", return_value=backlog.Drained(5000, more=True)):
+        assert tasks.drain_inbound_events() == 5000
+    assert drains.call_count == 2  # the next drain, rather than holding this worker
+    assert tasks.drain_inbound_events() == 1
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {Status.IGNORED}
 
 
 @pytest.mark.django_db

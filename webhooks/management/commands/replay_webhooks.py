@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks import processing
+from webhooks import replay
 
 
 def aware(option: str, value: str | None) -> datetime | None:
@@ -57,7 +57,7 @@ class Command(BaseCommand):
             raise CommandError("--since is after --until")
         if event_ids and (since_at or until_at):
             raise CommandError("give either --id or a time range, not both")
-        results = processing.replay(
+        results = replay.replay(
             event_ids=event_ids, since=since_at, until=until_at, dry_run=not apply
         )
         for result in results:

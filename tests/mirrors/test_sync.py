@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 
 from flashfx.client import FlashFXClient
 from flashfx.tokens import MemoryTokenStore
+from mirrors import reconcile, sync
+from mirrors.models import DriftItem, SyncRun
+from mirrors.registry import registry
 from parties.models import Sender
-from payments.models import Deposit, DriftItem, SyncRun, Withdrawal
-from payments.services import reconcile, sync
-from payments.services.mirror import withdrawal_apply_remote, withdrawal_remote
+from payments.mirrors import WITHDRAWALS
+from payments.models import Deposit, Withdrawal
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +84,7 @@ def settle(client: FlashFXClient) -> None:
 
 
 def remote_ids(client: FlashFXClient) -> dict[str, set[str]]:
-    return {name: {r.id for r in spec.fetch(client, {})} for name, spec in sync.ENTITIES.items()}
+    return {spec.name: {r.id for r in spec.read_many(client)} for spec in registry.all()}
 
 
 def test_a_full_sync_mirrors_every_entity_field_for_field(sandbox, client):
@@ -216,7 +218,7 @@ def test_shuffled_and_repeated_versions_converge_to_the_sandbox_state(sandbox, c
     for status in ("PENDING", "CONFIRMED", "FAILED", "PENDING", "FAILED", "REFUNDED"):
         assert sandbox.advance("withdrawals", payout.id, status).status_code == 200
         versions.append((timezone.now(), client.withdrawal(payout.id)))
-    final = withdrawal_remote(versions[-1][1], versions[-1][0], {}).fields
+    final = WITHDRAWALS.remote(versions[-1][1], versions[-1][0], {}).fields
 
     @settings(
         max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -234,7 +236,7 @@ def test_shuffled_and_repeated_versions_converge_to_the_sandbox_state(sandbox, c
             observed_at, remote = versions[index]
             # A version may be refused on the way (PENDING after CONFIRMED, before the FAILED in
             # between arrived); what matters is where the mirror ends.
-            withdrawal_apply_remote(remote=remote, observed_at=observed_at)
+            WITHDRAWALS.apply(remote, observed_at=observed_at)
         row = Withdrawal.objects.get(flashfx_id=payout.id)
         assert {name: getattr(row, name) for name in final} == final
         assert row.anomaly == ""

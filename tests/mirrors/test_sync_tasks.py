@@ -1,4 +1,4 @@
-"""The Celery tasks behind beat: `payments.tasks.sync_flashfx` and `reconcile_flashfx`.
+"""The Celery tasks behind beat: `mirrors.tasks.sync_flashfx` and `reconcile_flashfx`.
 
 Run with `.apply()`, in this process, against the real sandbox through the back-office's own
 client. What `.apply()` does with a bound task's `self.retry()` (Celery 5): it raises `Retry`,
@@ -30,11 +30,12 @@ from celery import states
 from celery.schedules import crontab
 
 from backoffice.celery import app
-from backoffice.flashfx import flashfx_client
 from flashfx.errors import FlashFXAuthError, FlashFXUnavailable
-from payments.models import BalanceCheck, Deposit, DriftItem, DriftReport, SyncRun
-from payments.services import sync
-from payments.tasks import reconcile_flashfx, sync_flashfx
+from mirrors.client import flashfx_client
+from mirrors.models import BalanceCheck, DriftItem, DriftReport, SyncRun
+from mirrors.registry import registry
+from mirrors.tasks import reconcile_flashfx, sync_flashfx
+from payments.models import Deposit
 
 PATH = {  # documented forward moves, to walk a row to its final status
     "deposits": ["INITIALISED", "CONFIRMED"],
@@ -73,7 +74,7 @@ def test_sync_flashfx_mirrors_everything_and_a_second_run_changes_nothing(app_sa
     second = sync_flashfx.apply()
 
     assert second.state == states.SUCCESS, second.traceback
-    assert second.result == dict.fromkeys(sync.ENTITIES, 0)
+    assert second.result == dict.fromkeys(registry.names(), 0)
     assert mirror_state() == before
     modes = list(SyncRun.objects.order_by("started_at", "pk").values_list("mode", flat=True))
     assert modes == ["full"] * len(MODELS) + ["incremental"] * len(MODELS)
@@ -183,7 +184,7 @@ def test_sync_flashfx_asks_for_a_retry_while_flashfx_is_unavailable():
     # One failed attempt, then one per retry: each stopped at the first entity.
     attempts = SyncRun.objects.filter(status=SyncRun.Status.FAILED)
     assert attempts.count() == sync_flashfx.max_retries + 1
-    assert set(attempts.values_list("entity", flat=True)) == {next(iter(sync.ENTITIES))}
+    assert set(attempts.values_list("entity", flat=True)) == {registry.names()[0]}
     assert not SyncRun.objects.exclude(status=SyncRun.Status.FAILED).exists()
 
 
@@ -217,8 +218,8 @@ def test_both_tasks_are_registered_and_scheduled_in_beat(settings):
         entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
     }
 
-    assert sync_flashfx.name == "payments.tasks.sync_flashfx"
-    assert reconcile_flashfx.name == "payments.tasks.reconcile_flashfx"
+    assert sync_flashfx.name == "mirrors.tasks.sync_flashfx"
+    assert reconcile_flashfx.name == "mirrors.tasks.reconcile_flashfx"
     assert {sync_flashfx.name, reconcile_flashfx.name} <= set(scheduled)
     assert set(scheduled) <= set(app.tasks)  # beat names only tasks the workers know
     assert app.tasks[sync_flashfx.name].max_retries == 5

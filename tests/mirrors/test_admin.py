@@ -17,17 +17,9 @@ from django.utils import timezone
 from staff import make_staff, sign_in
 
 from backoffice import roles
+from mirrors.models import BalanceCheck, BalanceSnapshot, DriftItem, DriftReport, SyncRun
 from parties.models import Recipient, Sender, SubClient
-from payments.models import (
-    BalanceCheck,
-    BalanceSnapshot,
-    Deposit,
-    DriftItem,
-    DriftReport,
-    Payment,
-    SyncRun,
-    Withdrawal,
-)
+from payments.models import Deposit, Payment, Withdrawal
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """`manage.py sync_flashfx` and `manage.py reconcile` against the real sandbox over HTTP.
 
-The commands use the process's own client (`backoffice.flashfx.flashfx_client()`, built from
+The commands use the process's own client (`mirrors.client.flashfx_client()`, built from
 settings, with the database or Redis token store), so these tests point the settings at the
 test sandbox instead of building a client themselves.
 """
@@ -27,10 +27,11 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from harness import wait_until
 
-from backoffice.flashfx import flashfx_client
+from mirrors.client import flashfx_client
+from mirrors.models import BalanceCheck, DriftItem, DriftReport, SyncRun
+from mirrors.registry import registry
 from parties.models import Sender
-from payments.models import BalanceCheck, Deposit, DriftItem, DriftReport, SyncRun, Withdrawal
-from payments.services import sync
+from payments.models import Deposit, Withdrawal
 
 # The read-ahead thread of a sync reads the token store on its own database connection, so the
 # rows the test writes must be committed, not held in a test transaction.
@@ -81,7 +82,7 @@ def test_sync_flashfx_mirrors_everything_then_only_what_changed(app_sandbox):
 
     first = summary(run("sync_flashfx"))
 
-    assert list(first) == list(sync.ENTITIES)  # one line per entity, in dependency order
+    assert list(first) == registry.names()  # one line per entity, in dependency order
     assert mirrored_ids() == remote
     for name, line in first.items():
         # No run before this one, so "incremental" starts from FLASHFX_SYNC_EPOCH.

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 from harness import wait_until
 
-from backoffice.flashfx import flashfx_client
+from mirrors.client import flashfx_client
+from mirrors.registry import registry
 from parties.models import Recipient, Sender, SubClient
 from payments.models import Deposit, Payment, Withdrawal
-from payments.services import sync
 
 MODELS = {
     "subclients": SubClient,
@@ -117,7 +117,7 @@ def populate(sandbox) -> None:
 
 def remote_ids() -> dict[str, set[str]]:
     client = flashfx_client()
-    return {name: {r.id for r in spec.fetch(client, {})} for name, spec in sync.ENTITIES.items()}
+    return {spec.name: {r.id for r in spec.read_many(client)} for spec in registry.all()}
 
 
 def mirrored_ids() -> dict[str, set[str]]:

@@ -8,9 +8,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from backoffice.flashfx import flashfx_client, logout_quietly
 from flashfx.errors import FlashFXError
-from payments.services import reconcile, sync
+from mirrors import reconcile
+from mirrors.client import flashfx_client, logout_quietly
+from mirrors.registry import registry
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, default=settings.FLASHFX_RECONCILE_DAYS)
-        parser.add_argument("--entity", action="append", choices=list(sync.ENTITIES))
+        parser.add_argument("--entity", action="append", choices=registry.names())
 
     def handle(self, *args, days, entity=None, **options):
         if days <= 0:

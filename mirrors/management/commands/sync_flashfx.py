@@ -6,9 +6,10 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.flashfx import flashfx_client, logout_quietly
 from flashfx.errors import FlashFXError
-from payments.services import sync
+from mirrors import sync
+from mirrors.client import flashfx_client, logout_quietly
+from mirrors.registry import registry
 
 
 def aware(value: str) -> datetime:
@@ -28,7 +29,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--entity", action="append", choices=list(sync.ENTITIES), help="repeatable; default all"
+            "--entity", action="append", choices=registry.names(), help="repeatable; default all"
         )
         parser.add_argument(
             "--since", type=aware, help="backfill everything created since this time"

@@ -1,4 +1,4 @@
-"""The one rule for applying FlashFX's version of an entity to its mirror (backoffice.mirror)."""
+"""The one rule for applying FlashFX's version of an entity to its mirror (mirrors/apply.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from backoffice.mirror import Outcome
 from flashfx import types
+from mirrors.apply import Outcome
+from parties.mirrors import SUB_CLIENTS
 from parties.models import SubClient
-from parties.services import sub_client_apply_remote
+from payments.mirrors import DEPOSITS, WITHDRAWALS
 from payments.models import Deposit, Withdrawal
-from payments.services.mirror import (
-    deposit_apply_remote,
-    transfers_apply_remote_many,
-    withdrawal_apply_remote,
-)
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +43,7 @@ def withdrawal(status: str, **fields) -> types.Withdrawal:
 
 
 def apply(status: str, at: datetime, **fields):
-    return withdrawal_apply_remote(remote=withdrawal(status, **fields), observed_at=at)
+    return WITHDRAWALS.apply(withdrawal(status, **fields), observed_at=at)
 
 
 def test_a_new_entity_is_created_with_its_typed_fields():
@@ -132,9 +128,7 @@ def test_an_unknown_reject_code_is_stored_and_flagged_and_a_known_one_is_not():
 
 def test_authoritative_reconciliation_overrides_the_order_rules():
     apply("REFUNDED", T0 + timedelta(days=1))
-    applied = withdrawal_apply_remote(
-        remote=withdrawal("CONFIRMED"), observed_at=T0, authoritative=True
-    )
+    applied = WITHDRAWALS.apply(withdrawal("CONFIRMED"), observed_at=T0, authoritative=True)
     assert applied.outcome is Outcome.UPDATED
     assert Withdrawal.objects.get().flashfx_status == "CONFIRMED"
 
@@ -149,7 +143,7 @@ def test_a_deposit_links_to_its_mirrored_sub_client():
             "accountNo": "1000001",
         }
     )
-    sub_client_apply_remote(remote=sub, observed_at=T0)
+    SUB_CLIENTS.apply(sub, observed_at=T0)
     deposit = types.Deposit.from_wire(
         {
             "id": "65f0c0ffee0000000000d001",
@@ -159,7 +153,7 @@ def test_a_deposit_links_to_its_mirrored_sub_client():
             "subClient": {"id": "65f0c0ffee0000000000c001"},
         }
     )
-    row = deposit_apply_remote(remote=deposit, observed_at=T0).obj
+    row = DEPOSITS.apply(deposit, observed_at=T0).obj
     assert row.sub_client == SubClient.objects.get() and row.amount == Decimal("0.30")
 
 
@@ -168,8 +162,8 @@ def test_bulk_apply_follows_the_same_rule():
     other = types.Withdrawal.from_wire(
         {**withdrawal("PENDING").raw, "id": "65f0c0ffee0000000000a002"}
     )
-    counts = transfers_apply_remote_many(
-        Withdrawal, [withdrawal("PENDING"), other], T0 + timedelta(seconds=1)
+    counts = WITHDRAWALS.apply_many(
+        [withdrawal("PENDING"), other], observed_at=T0 + timedelta(seconds=1)
     )
     assert counts[Outcome.REFUSED] == 1 and counts[Outcome.CREATED] == 1
     assert Withdrawal.objects.get(flashfx_id=WITHDRAWAL_ID).flashfx_status == "CONFIRMED"
@@ -192,7 +186,7 @@ def test_concurrent_first_applications_create_one_row():
     def worker(n: int) -> None:
         try:
             barrier.wait()
-            deposit_apply_remote(remote=deposit, observed_at=T0 + timedelta(milliseconds=n))
+            DEPOSITS.apply(deposit, observed_at=T0 + timedelta(milliseconds=n))
         except BaseException as exc:  # reported below, with the test's failure
             errors.append(exc)
         finally:

@@ -1,4 +1,4 @@
-"""Celery tasks: thin, safe to run twice; the work is in payments.services."""
+"""Celery tasks that keep the mirrors true: thin, safe to run twice; the work is in sync and reconcile."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from backoffice.flashfx import flashfx_client
 from flashfx.errors import FlashFXUnavailable
 
-from .services import reconcile, sync
+from . import reconcile, sync
+from .client import flashfx_client
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5)

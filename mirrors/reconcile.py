@@ -21,66 +21,14 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from backoffice.mirror import Remote, apply_remote
 from flashfx.client import FlashFXClient
-from parties import services as parties_services
-from parties.models import Recipient, Sender, SubClient
 
-from ..models import (
-    BalanceCheck,
-    BalanceSnapshot,
-    Deposit,
-    DriftItem,
-    DriftReport,
-    Payment,
-    Withdrawal,
-)
-from . import mirror
-from .sync import ENTITIES, iso
+from .apply import Remote, apply_remote
+from .models import BalanceCheck, BalanceSnapshot, DriftItem, DriftReport
+from .registry import MirrorSpec, registry
+from .sync import iso
 
 log = logging.getLogger(__name__)
-
-# The fields compared for each entity (the issue names status, amount, fee, refund amount and
-# cleared/refunded times for money; parties compare what identifies the account).
-COMPARED = {
-    Deposit: (
-        "flashfx_status",
-        "amount",
-        "total_fee",
-        "refund_amount",
-        "cleared_at",
-        "refunded_at",
-    ),
-    Withdrawal: (
-        "flashfx_status",
-        "amount",
-        "total_fee",
-        "refund_amount",
-        "reject_code",
-        "cleared_at",
-        "refunded_at",
-    ),
-    Payment: ("flashfx_status", "from_amount", "to_amount"),
-    SubClient: ("flashfx_status", "full_name", "bsb", "account_no"),
-    Sender: ("first_name", "last_name", "company_name", "email"),
-    Recipient: (
-        "account_id_type",
-        "currency",
-        "bsb",
-        "account_no",
-        "payid",
-        "iban",
-        "display_name",
-    ),
-}
-BUILDERS = {
-    Deposit: lambda r, t: mirror.transfer_remote(Deposit, r, t),
-    Withdrawal: lambda r, t: mirror.transfer_remote(Withdrawal, r, t),
-    Payment: lambda r, t: mirror.transfer_remote(Payment, r, t),
-    SubClient: parties_services.sub_client_remote,
-    Sender: parties_services.sender_remote,
-    Recipient: parties_services.recipient_remote,
-}
 
 
 def reconcile(
@@ -92,11 +40,11 @@ def reconcile(
 ) -> DriftReport:
     """Compare every entity created in [since, until] with FlashFX, fix what can be fixed, prove balances."""
     until = until or timezone.now()
-    names = entities or list(ENTITIES)
+    names = entities or registry.names()
     report = DriftReport.objects.create(window_start=since, window_end=until, entities=names)
     try:
         for name in names:
-            _reconcile_entity(client, ENTITIES[name], report, since, until)
+            _reconcile_entity(client, registry.get(name), report, since, until)
         balance_proof(client=client, report=report)
     except Exception as exc:
         report.error = f"{type(exc).__name__}: {exc}"
@@ -110,21 +58,21 @@ def reconcile(
 
 
 def _reconcile_entity(
-    client: FlashFXClient, spec, report: DriftReport, since: datetime, until: datetime
+    client: FlashFXClient, spec: MirrorSpec, report: DriftReport, since: datetime, until: datetime
 ) -> None:
     model = spec.model
     observed_at = timezone.now()
     remote = {
-        r.id: r
-        for r in spec.fetch(client, {"minCreatedAt": iso(since), "maxCreatedAt": iso(until)})
+        r.id: r for r in spec.read_many(client, minCreatedAt=iso(since), maxCreatedAt=iso(until))
     }
     local = {
         o.flashfx_id: o
         for o in model.objects.filter(flashfx_created_at__gte=since, flashfx_created_at__lte=until)
     }
     report.compared += len(remote.keys() | local.keys())
+    context = spec.batch_context(remote.values())
     for flashfx_id in sorted(remote.keys() - local.keys()):
-        version = BUILDERS[model](remote[flashfx_id], observed_at)
+        version = spec.remote(remote[flashfx_id], observed_at, context)
         _resolve(report, spec.name, model, version, DriftItem.Kind.MISSING_LOCALLY, {})
     for flashfx_id in sorted(local.keys() - remote.keys()):
         DriftItem.objects.create(
@@ -136,11 +84,11 @@ def _reconcile_entity(
             note="FlashFX no longer lists it; left for a person to check",
         )
     for flashfx_id in sorted(remote.keys() & local.keys()):
-        version = BUILDERS[model](remote[flashfx_id], observed_at)
+        version = spec.remote(remote[flashfx_id], observed_at, context)
         obj = local[flashfx_id]
         differences = {
             f: [_plain(getattr(obj, f)), _plain(version.fields[f])]
-            for f in COMPARED[model]
+            for f in spec.compared
             if getattr(obj, f) != version.fields[f]
         }
         if differences:
@@ -177,23 +125,15 @@ class Implied:
 
 
 def implied_balances() -> dict[str, Implied]:
-    """The balances the mirrored movements add up to (the sandbox's ledger rules, API.md §3.3.3, §5.22-24)."""
+    """The balances the mirrored movements add up to, by each spec's `balance_effect`."""
     totals: dict[str, Implied] = defaultdict(Implied)
-    for d in Deposit.objects.all().iterator():
-        if d.flashfx_status in ("INITIALISED", "REVIEWING"):
-            totals[d.currency].pending += d.amount
-        elif d.cleared_at is not None:  # cleared: in, less its fee and whatever was refunded
-            refunded = (
-                (d.refund_amount or 0) if d.flashfx_status in ("REFUNDING", "REFUNDED") else 0
-            )
-            totals[d.currency].cleared += d.amount - (d.total_fee or 0) - refunded
-    for w in Withdrawal.objects.all().iterator():
-        totals[w.currency].cleared -= w.amount + (w.total_fee or 0)
-        if w.flashfx_status in ("REFUNDED", "CANCELLED"):  # the amount comes back, the fee does not
-            totals[w.currency].cleared += w.amount
-    for p in Payment.objects.exclude(from_amount=None).iterator():
-        if p.flashfx_status not in ("FAILED", "CANCELLED"):
-            totals[p.from_currency].cleared -= p.from_amount
+    for spec in registry.all():
+        if spec.balance_effect is None:
+            continue
+        for row in spec.model.objects.all().iterator():
+            if (effect := spec.balance_effect(row)) is not None:
+                totals[effect.currency].cleared += effect.cleared
+                totals[effect.currency].pending += effect.pending
     return totals
 
 

@@ -27,68 +27,16 @@ from django.conf import settings
 from django.db import IntegrityError, connections
 from django.utils import timezone
 
-from backoffice.mirror import Outcome
 from flashfx.client import FlashFXClient
-from parties.models import Recipient, Sender, SubClient
-from parties.services import parties_apply_remote_many
 
-from ..models import Deposit, Payment, SyncRun, Withdrawal
-from .mirror import transfers_apply_remote_many
+from .apply import Outcome
+from .models import SyncRun
+from .registry import MirrorSpec, registry
 
 log = logging.getLogger(__name__)
 
 ONE_MS = timedelta(milliseconds=1)
 MAX_WINDOW = timedelta(days=366)
-
-
-@dataclass(frozen=True)
-class EntitySync:
-    name: str
-    model: type
-    fetch: Callable[[FlashFXClient, dict], list]
-    apply_many: Callable[[type, list, datetime, list[str]], dict[Outcome, int]]
-    open_statuses: tuple[str, ...] = ()  # re-read on every incremental sync
-
-
-# In dependency order: transfers point at sub-clients.
-ENTITIES = {
-    e.name: e
-    for e in (
-        EntitySync(
-            "subclients",
-            SubClient,
-            lambda c, f: c.sub_clients(**f),
-            parties_apply_remote_many,
-            ("INITIATED", "UNAPPROVED"),
-        ),
-        EntitySync("senders", Sender, lambda c, f: c.senders(**f), parties_apply_remote_many),
-        EntitySync(
-            "recipients", Recipient, lambda c, f: c.recipients(**f), parties_apply_remote_many
-        ),
-        EntitySync(
-            "deposits",
-            Deposit,
-            lambda c, f: c.deposits(**f),
-            transfers_apply_remote_many,
-            ("INITIALISED", "REVIEWING", "REFUNDING"),
-        ),
-        # CONFIRMED is not final: the bank may return the money days later (§3.3.3).
-        EntitySync(
-            "withdrawals",
-            Withdrawal,
-            lambda c, f: c.withdrawals(**f),
-            transfers_apply_remote_many,
-            ("INITIALISED", "REVIEWING", "PENDING", "CONFIRMED", "FAILED"),
-        ),
-        EntitySync(
-            "payments",
-            Payment,
-            lambda c, f: c.payments(**f),
-            transfers_apply_remote_many,
-            ("OPEN",),
-        ),
-    )
-}
 
 
 def iso(value: datetime) -> str:
@@ -103,7 +51,7 @@ def sync_entity(
     *, client: FlashFXClient, entity: str, since: datetime | None = None, full: bool = False
 ) -> SyncRun:
     """One entity: the given window (or everything with `full`), else incremental since the last run."""
-    spec = ENTITIES[entity]
+    spec = registry.get(entity)
     until = timezone.now()
     mode = "full" if full or since is not None else "incremental"
     if mode == "incremental":
@@ -119,7 +67,8 @@ def sync_entity(
             lookback = until - timedelta(days=settings.FLASHFX_SYNC_OPEN_LOOKBACK_DAYS)
             observed_at = timezone.now()
             rows = _open_rows(client, spec, {"minCreatedAt": iso(lookback)})
-            _count(run, spec.apply_many(spec.model, rows, observed_at, run.changed_ids), len(rows))
+            counts = spec.apply_many(rows, observed_at=observed_at, changed=run.changed_ids)
+            _count(run, counts, len(rows))
             # What the mirror holds as open but FlashFX no longer lists as open has moved on
             # (a deposit cleared, a payment closed): read its createdAt range again.
             if (
@@ -162,7 +111,7 @@ def sync_all(
 ) -> list[SyncRun]:
     return [
         sync_entity(client=client, entity=name, since=since, full=full)
-        for name in entities or list(ENTITIES)
+        for name in entities or registry.names()
     ]
 
 
@@ -180,7 +129,7 @@ def _last_until(entity: str) -> datetime | None:
 
 
 def _oldest_moved_on(
-    spec: EntitySync, lookback: datetime, before: datetime, still_open: set[str]
+    spec: MirrorSpec, lookback: datetime, before: datetime, still_open: set[str]
 ) -> datetime | None:
     """The oldest createdAt among rows the mirror holds in an open status, created in
     [lookback, before), that FlashFX did not list as open: they left it since the last look."""
@@ -202,15 +151,15 @@ def _oldest_moved_on(
     return min(moved, default=None)
 
 
-def _open_rows(client: FlashFXClient, spec: EntitySync, filters: dict) -> list:
-    """Everything still in a non-final status. Sub-clients filter on one `status` at a time (§2.5)."""
-    if spec.name == "subclients":
+def _open_rows(client: FlashFXClient, spec: MirrorSpec, filters: dict) -> list:
+    """Everything still in a non-final status, in one query or one per status (§2.5)."""
+    if spec.status_filter == "status":
         return [
             row
             for status in spec.open_statuses
-            for row in spec.fetch(client, {**filters, "status": status})
+            for row in spec.read_many(client, **filters, status=status)
         ]
-    return spec.fetch(client, {**filters, "statuses": list(spec.open_statuses)})
+    return spec.read_many(client, **filters, statuses=list(spec.open_statuses))
 
 
 @dataclass
@@ -258,10 +207,10 @@ def walk_windows(
 
 
 def _walk(
-    client: FlashFXClient, spec: EntitySync, run: SyncRun, since: datetime, until: datetime
+    client: FlashFXClient, spec: MirrorSpec, run: SyncRun, since: datetime, until: datetime
 ) -> None:
     windows = walk_windows(
-        lambda filters: spec.fetch(client, filters),
+        lambda filters: spec.read_many(client, **filters),
         since,
         until,
         max_rows=settings.FLASHFX_SYNC_WINDOW_MAX_ROWS,
@@ -309,13 +258,13 @@ def read_ahead(windows: Iterator[Window]) -> Iterator[Window]:
         producer.join(timeout=60)
 
 
-def _apply_window(spec: EntitySync, rows: list, observed_at: datetime, run: SyncRun) -> None:
+def _apply_window(spec: MirrorSpec, rows: list, observed_at: datetime, run: SyncRun) -> None:
     try:
-        counts = spec.apply_many(spec.model, rows, observed_at, run.changed_ids)
+        counts = spec.apply_many(rows, observed_at=observed_at, changed=run.changed_ids)
     except IntegrityError:
         # A webhook created one of these rows between our lock and our insert: go again,
         # now it is an existing row like the others.
-        counts = spec.apply_many(spec.model, rows, observed_at, run.changed_ids)
+        counts = spec.apply_many(rows, observed_at=observed_at, changed=run.changed_ids)
     _count(run, counts, len(rows))
 
 

@@ -1,4 +1,4 @@
-"""Local mirrors of FlashFX entities, and the one rule for applying what FlashFX tells us.
+"""The one rule for applying what FlashFX tells us to our mirrors.
 
 Sync, webhooks and the replies to our own mutations all bring "the provider's version of an
 entity, as observed at some time". Whatever the source, it goes through `apply_remote` (one
@@ -23,58 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, models, transaction
-from django.db.models import Q
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-
-class Mirror(models.Model):
-    """What every mirror has; concrete models add the entity's documented fields as columns."""
-
-    flashfx_id = models.CharField("FlashFX id", max_length=24, blank=True, default="")
-    external_id = models.CharField(max_length=200, blank=True, default="", db_index=True)
-    raw = models.JSONField("last raw payload", default=dict, blank=True)
-    remote_changed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the provider's version we hold was observed or sent."
-    )
-    anomaly = models.CharField(
-        max_length=300, blank=True, help_text="Unknown status or code, or a refused backward move."
-    )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(default=timezone.now, editable=False)
-
-    # Set by concrete models: the status order, and the fields a stale version may still fill.
-    STATUS_ORDER: StatusOrder | None = None
-    FILL_ONCE: frozenset[str] = frozenset()
-
-    class Meta:
-        abstract = True
-        constraints = [
-            models.UniqueConstraint(
-                fields=["flashfx_id"],
-                condition=~Q(flashfx_id=""),
-                name="%(app_label)s_%(class)s_flashfx_id_uniq",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{type(self).__name__} {self.flashfx_id or self.pk}"
-
-
-@dataclass(frozen=True)
-class StatusOrder:
-    """A documented state machine reduced to what ordering needs: ranks and backward edges."""
-
-    ranks: dict[str, int]
-    backward_edges: frozenset[tuple[str, str]] = frozenset()
-
-    def is_known(self, status: str) -> bool:
-        return status in self.ranks
-
-    def may_move(self, old: str, new: str) -> bool:
-        if old == new or not self.is_known(old) or not self.is_known(new):
-            return True  # an unknown status cannot be judged; it is flagged instead
-        return self.ranks[new] > self.ranks[old] or (old, new) in self.backward_edges
+from .base import Mirror
 
 
 class Outcome(enum.StrEnum):

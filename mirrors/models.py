@@ -1,0 +1,164 @@
+"""What keeps the mirrors true, and the shared FlashFX token.
+
+Sync runs, drift reports, balance snapshots and balance checks record how the mirrors were
+kept true (mirrors/sync.py, mirrors/reconcile.py); the token row lets every process share one
+FlashFX login when there is no Redis (mirrors/client.py).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from .base import money
+
+
+class FlashFXToken(models.Model):
+    """The FlashFX token shared by every process, when there is no Redis (one row, pk=1).
+
+    The row is also the login lock: the process that logs in holds `SELECT ... FOR UPDATE` on
+    it (on SQLite, the IMMEDIATE transaction's write lock) for the whole login call, so the
+    others wait, then reuse its token (mirrors/client.py, flashfx/tokens.py).
+    """
+
+    SINGLETON = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON, editable=False)
+    token = models.TextField(blank=True)  # a bearer secret; empty when there is none
+    issued_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "FlashFX token"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="flashfx_token_singleton")
+        ]
+
+    def __str__(self) -> str:  # never the token itself
+        return f"FlashFX token (expires {self.expires_at})" if self.token else "no FlashFX token"
+
+
+class BalanceSnapshot(models.Model):
+    """A balance as FlashFX reported it at one moment (API.md §3.1)."""
+
+    currency = models.CharField(max_length=3)
+    cleared = money()
+    pending = money()
+    taken_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-taken_at", "currency"]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.cleared} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class SyncRun(models.Model):
+    """One pass of sync over one entity: what it asked for, what it found, what it changed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    entity = models.CharField(max_length=16, db_index=True)
+    mode = models.CharField(max_length=16)  # full, incremental
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
+    windows = models.PositiveIntegerField(default=0)
+    fetched = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    stale = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # FlashFX ids sync created or updated (at most 1,000): changes no webhook had reported.
+    changed_ids = models.JSONField(default=list, blank=True)
+    silence_checked_at = models.DateTimeField(null=True, blank=True)
+    silent_ids = models.JSONField(default=list, blank=True)  # of those, never reported by a webhook
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"sync {self.entity} {self.mode} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class DriftReport(models.Model):
+    """One reconciliation: the mirror compared with FlashFX field by field over a window."""
+
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    entities = models.JSONField(default=list)
+    compared = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DriftItem(models.Model):
+    class Kind(models.TextChoices):
+        MISSING_LOCALLY = "missing_locally"
+        MISSING_REMOTELY = "missing_remotely"
+        CONFLICT = "conflict"
+
+    class Resolution(models.TextChoices):
+        APPLIED = "applied"  # the remote version was re-applied through the apply service
+        FLAGGED = "flagged"  # left for a person: we cannot fix it from here
+
+    report = models.ForeignKey(DriftReport, on_delete=models.CASCADE, related_name="items")
+    entity = models.CharField(max_length=16)
+    flashfx_id = models.CharField(max_length=24)
+    kind = models.CharField(max_length=20, choices=Kind)
+    differences = models.JSONField(default=dict)  # field -> [mirror value, FlashFX value]
+    resolution = models.CharField(max_length=16, choices=Resolution)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.entity} {self.flashfx_id}"
+
+
+class BalanceCheck(models.Model):
+    """The balance FlashFX reports against the one the mirror implies (the balance proof)."""
+
+    report = models.ForeignKey(
+        DriftReport, null=True, blank=True, on_delete=models.CASCADE, related_name="balance_checks"
+    )
+    currency = models.CharField(max_length=3)
+    reported_cleared = money()
+    implied_cleared = money()
+    reported_pending = money()
+    implied_pending = money()
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-checked_at", "currency"]
+
+    def __str__(self) -> str:
+        return f"{self.currency} difference {self.cleared_difference}"
+
+    @property
+    def cleared_difference(self):
+        return self.reported_cleared - self.implied_cleared
+
+    @property
+    def pending_difference(self):
+        return self.reported_pending - self.implied_pending
+
+    @property
+    def balanced(self) -> bool:
+        return self.cleared_difference == 0 and self.pending_difference == 0

@@ -1,0 +1,167 @@
+"""One declaration per mirrored FlashFX entity, and the registry the apps fill with them.
+
+A `MirrorSpec` says everything the mirrors' machinery needs to know about an entity: its model,
+how to read one and many from FlashFX, how FlashFX's version becomes column values, which
+statuses are still open, which webhook events it receives and which columns each payload feeds,
+what reconciliation compares, and what it does to the balance. Sync, reconciliation and webhook
+processing loop over the registry; they never name an entity.
+
+Each app declares its entities in `<app>/mirrors.py` and registers them there; the mirrors app
+imports those modules when Django starts (MirrorsConfig.ready), so mirrors/ itself imports no
+app above it. Adding a field to a mirrored entity touches its model, its migration and its
+spec's `columns` (docs/architecture.md, "Adding a field to a mirrored entity").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .apply import Applied, Outcome, Remote, apply_remote, apply_remote_many
+from .base import Mirror
+
+if TYPE_CHECKING:
+    from flashfx.client import FlashFXClient
+
+
+@dataclass(frozen=True)
+class BalanceEffect:
+    """What one mirrored movement does to the balance of its currency."""
+
+    currency: str
+    cleared: Decimal = Decimal("0.00")
+    pending: Decimal = Decimal("0.00")
+
+
+def _no_context(wires: Iterable[Any]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class MirrorSpec:
+    """How one FlashFX entity is mirrored (see the module's docstring)."""
+
+    # The entity's name in sync runs, drift reports and the commands' --entity.
+    name: str
+    model: type[Mirror]
+    # The provider's version as flashfx/ parses it (flashfx.types.Deposit, ...); its class
+    # name is the entity's type in flashfx/schema.graphql.
+    wire: type
+    read_one: Callable[[FlashFXClient, str], Any]  # e.g. FlashFXClient.deposit
+    read_many: Callable[..., list]  # e.g. FlashFXClient.deposits, called with the filters
+    # The wire version as column values, beyond what every mirror takes (external_id, the
+    # status of a model with a STATUS_ORDER, raw). `context` is what `batch_context` read once
+    # for a whole batch (e.g. the sub-clients that transfers point at).
+    columns: Callable[[Any, Any], dict[str, Any]]
+    batch_context: Callable[[Iterable[Any]], Any] = _no_context
+    # Codes FlashFX says "may grow": wire name -> (attribute of the wire version, known values).
+    # An unknown one is stored as received and flagged on the row.
+    codes: Mapping[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    # Statuses a row can still leave: re-read on every incremental sync.
+    open_statuses: tuple[str, ...] = ()
+    # How the list query filters on status: "statuses" takes a list, "status" one at a time.
+    status_filter: str = "statuses"
+    # Webhook event -> the status it means (None: the status does not change, e.g. an FX leg).
+    events: Mapping[str, str | None] = field(default_factory=dict)
+    # Webhook payload key -> the columns it feeds; a payload moves only the columns it carries.
+    event_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The columns reconciliation compares with FlashFX's current version.
+    compared: tuple[str, ...] = ()
+    # A row's effect on the balance it implies (money movements only), for the balance proof.
+    balance_effect: Callable[[Any], BalanceEffect | None] | None = None
+    # Entities whose rows this one's rows point at: synced before it.
+    depends_on: tuple[str, ...] = ()
+
+    def remote(self, wire: Any, observed_at: datetime, context: Any = None) -> Remote:
+        """FlashFX's version of one entity, in this mirror's columns."""
+        order = self.model.STATUS_ORDER
+        status = wire.status if order is not None else None
+        flags = [] if status is None or order.is_known(status) else [f"status {status}"]
+        for wire_name, (attribute, known) in self.codes.items():
+            value = getattr(wire, attribute)
+            if value and value not in known:
+                flags.append(f"{wire_name} {value}")
+        fields = {"external_id": wire.external_id or ""}
+        if status is not None:
+            fields["flashfx_status"] = status
+        fields |= self.columns(wire, context)
+        fields["raw"] = wire.raw
+        return Remote(
+            flashfx_id=wire.id,
+            fields=fields,
+            observed_at=observed_at,
+            status=status,
+            unknown=tuple(flags),
+        )
+
+    def remotes(self, wires: list, observed_at: datetime) -> list[Remote]:
+        context = self.batch_context(wires)
+        return [self.remote(wire, observed_at, context) for wire in wires]
+
+    def apply(self, wire: Any, *, observed_at: datetime, authoritative: bool = False) -> Applied:
+        """Create or update the mirror row from FlashFX's version (sync, replies, webhooks)."""
+        remote = self.remote(wire, observed_at, self.batch_context([wire]))
+        return apply_remote(self.model, remote, authoritative=authoritative)
+
+    def apply_many(
+        self, wires: list, *, observed_at: datetime, changed: list[str] | None = None
+    ) -> dict[Outcome, int]:
+        """A sync window at once: the same rule as `apply`, in bulk."""
+        return apply_remote_many(self.model, self.remotes(wires, observed_at), changed)
+
+
+@dataclass
+class Registry:
+    specs: dict[str, MirrorSpec] = field(default_factory=dict)
+
+    def register(self, *specs: MirrorSpec) -> None:
+        for spec in specs:
+            if spec.name in self.specs and self.specs[spec.name] is not spec:
+                raise ValueError(f"a mirror named {spec.name!r} is registered already")
+            self.specs[spec.name] = spec
+
+    def all(self) -> list[MirrorSpec]:
+        """Every spec, each after the ones it depends on (then in registration order)."""
+        ordered: dict[str, MirrorSpec] = {}
+
+        def visit(spec: MirrorSpec, path: tuple[str, ...]) -> None:
+            if spec.name in ordered:
+                return
+            if spec.name in path:
+                raise ValueError(f"mirrors depend on each other: {' -> '.join(path)}")
+            for name in spec.depends_on:
+                visit(self.get(name), (*path, spec.name))
+            ordered[spec.name] = spec
+
+        for spec in self.specs.values():
+            visit(spec, ())
+        return list(ordered.values())
+
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.all()]
+
+    def get(self, name: str) -> MirrorSpec:
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise LookupError(f"no mirror is registered as {name!r}") from None
+
+    def for_model(self, model: type[Mirror]) -> MirrorSpec:
+        for spec in self.specs.values():
+            if spec.model is model:
+                return spec
+        raise LookupError(f"{model.__name__} is not a registered mirror")
+
+    def for_event(self, event: str) -> tuple[MirrorSpec, str | None] | None:
+        """The mirror a webhook event feeds and the status it means, or None."""
+        for spec in self.specs.values():
+            if event in spec.events:
+                return spec, spec.events[event]
+        return None
+
+
+registry = Registry()
+register = registry.register

@@ -1,3 +1,0 @@
-"""Services of the payments app: mirrors, sync and reconciliation."""
-
-from __future__ import annotations
