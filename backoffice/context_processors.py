@@ -14,7 +14,7 @@ NAVIGATION = (
     ("Parties", "parties:parties", "parties.view_sender"),
     ("Webhooks", "webhooks:events", "webhooks.view_inboundevent"),
     ("Exports", "payments:exports", "backoffice.export_data"),
-    ("Audit", "audit", "backoffice.view_auditevent"),
+    ("Audit", "audit-trail", "backoffice.view_auditevent"),
 )
 
 

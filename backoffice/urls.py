@@ -11,7 +11,7 @@ from .middleware import public
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("accounts/", include("backoffice.accounts_urls")),
-    path("audit/", views.audit_trail, name="audit"),
+    path("audit/", views.audit_trail, name="audit-trail"),
     path("healthz", public(views.healthz), name="healthz"),
     path("admin/", admin.site.urls),
     # deposits/, payouts/, payments/, exports/

@@ -8,7 +8,7 @@ from django.urls import resolve, reverse
 # URL name: path (the paths are what staff bookmark and FlashFX posts to).
 ROUTES = {
     "dashboard": "/",
-    "audit": "/audit/",
+    "audit-trail": "/audit/",
     "healthz": "/healthz",
     "login": "/accounts/login/",
     "otp-verify": "/accounts/otp/",
