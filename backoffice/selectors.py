@@ -32,5 +32,6 @@ def audit_event_list(
 
 
 def audit_action_list() -> list[str]:
-    """Every action recorded so far, for the trail's filter."""
-    return sorted(AuditEvent.objects.values_list("action", flat=True).distinct())
+    """Every action recorded so far, once each, for the trail's filter."""
+    # order_by(): the model's ordering (-id) would join the DISTINCT and make every row distinct.
+    return sorted(AuditEvent.objects.order_by().values_list("action", flat=True).distinct())

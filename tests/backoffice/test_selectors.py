@@ -45,3 +45,11 @@ def test_audit_actions_are_the_recorded_ones_sorted():
     audit.record(audit.EXPORTED)
     assert {audit.EXPORTED, audit.SETTINGS_CHANGED} <= set(selectors.audit_action_list())
     assert selectors.audit_action_list() == sorted(selectors.audit_action_list())
+
+
+def test_each_audit_action_is_offered_once_however_often_it_was_recorded():
+    for _ in range(3):
+        audit.record(audit.EXPORTED)
+    actions = selectors.audit_action_list()
+    assert actions.count(audit.EXPORTED) == 1
+    assert len(actions) == len(set(actions))
