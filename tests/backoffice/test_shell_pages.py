@@ -99,6 +99,16 @@ def test_the_dashboard_names_the_member_and_their_roles(as_role):
     ]
 
 
+def test_the_demo_dashboard_links_the_sandbox_console_and_names_payouts_as_it_does(
+    as_role, settings
+):
+    """Staff say payout; the console, playing FlashFX, lists withdrawals: the hint says both."""
+    settings.DEBUG = True
+    html = as_role(roles.VIEWER).get("/").content.decode()
+    assert f'<a href="{settings.FLASHFX_API_URL.rstrip("/")}/console/">' in html
+    assert "move a payout on: FlashFX lists payouts as withdrawals" in html
+
+
 def test_the_dashboard_tells_a_member_without_a_role_to_ask_for_one(as_role):
     html = as_role(None).get("/").content.decode()
     assert "with no role yet: ask an administrator for one" in html
