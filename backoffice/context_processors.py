@@ -8,13 +8,13 @@ from .roles import ADMIN, roles_of
 # (label, URL name, permission needed; None: every signed-in member)
 NAVIGATION = (
     ("Dashboard", "dashboard", None),
-    ("Deposits", "deposits", "payments.view_deposit"),
-    ("Payouts", "payouts", "payments.view_withdrawal"),
-    ("Payments", "payments", "payments.view_payment"),
-    ("Parties", "parties", "parties.view_sender"),
-    ("Webhooks", "webhook-events", "webhooks.view_inboundevent"),
-    ("Exports", "exports", "backoffice.export_data"),
-    ("Audit", "audit", "backoffice.view_auditevent"),
+    ("Deposits", "payments:deposits", "payments.view_deposit"),
+    ("Payouts", "payments:payouts", "payments.view_withdrawal"),
+    ("Payments", "payments:payments", "payments.view_payment"),
+    ("Parties", "parties:parties", "parties.view_sender"),
+    ("Webhooks", "webhooks:events", "webhooks.view_inboundevent"),
+    ("Exports", "payments:exports", "backoffice.export_data"),
+    ("Audit", "audit-trail", "backoffice.view_auditevent"),
 )
 
 

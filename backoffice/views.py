@@ -11,7 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from .models import AuditEvent
+from . import selectors
+from .http import is_fragment_request
 from .roles import roles_of
 
 logger = logging.getLogger(__name__)
@@ -38,28 +39,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def audit_trail(request: HttpRequest) -> HttpResponse:
     """Newest first, a page at a time (keyset: ?before=<id>), filterable by action and actor."""
-    events = AuditEvent.objects.order_by("-pk")
     action = request.GET.get("action", "").strip()
     actor = request.GET.get("actor", "").strip()
-    if action:
-        events = events.filter(action=action)
-    if actor:
-        events = events.filter(actor=actor)
     before = request.GET.get("before", "")
-    if before.isdigit():
-        events = events.filter(pk__lt=int(before))
-    page = list(events[: AUDIT_PAGE + 1])
+    page = selectors.audit_event_list(
+        action=action,
+        actor=actor,
+        before=int(before) if before.isdigit() else None,
+        size=AUDIT_PAGE,
+    )
     context = {
-        "events": page[:AUDIT_PAGE],
-        "next_before": page[AUDIT_PAGE - 1].pk if len(page) > AUDIT_PAGE else None,
+        "events": page.events,
+        "next_before": page.next_before,
         "action": action,
         "actor": actor,
-        "actions": sorted(AuditEvent.objects.values_list("action", flat=True).distinct()),
+        "actions": selectors.audit_action_list(),
     }
-    # The rows alone for the filter form's htmx request; the page for everything else (a boosted
-    # navigation, or htmx restoring history after Back).
-    htmx = request.htmx
-    fragment = htmx and not htmx.boosted and not htmx.history_restore_request
+    fragment = is_fragment_request(request)  # the filter form's swap: the rows alone
     template = "backoffice/audit_rows.html" if fragment else "backoffice/audit.html"
     return render(request, template, context)
 

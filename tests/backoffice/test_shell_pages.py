@@ -99,6 +99,16 @@ def test_the_dashboard_names_the_member_and_their_roles(as_role):
     ]
 
 
+def test_the_demo_dashboard_links_the_sandbox_console_and_names_payouts_as_it_does(
+    as_role, settings
+):
+    """Staff say payout; the console, playing FlashFX, lists withdrawals: the hint says both."""
+    settings.DEBUG = True
+    html = as_role(roles.VIEWER).get("/").content.decode()
+    assert f'<a href="{settings.FLASHFX_API_URL.rstrip("/")}/console/">' in html
+    assert "move a payout on: FlashFX lists payouts as withdrawals" in html
+
+
 def test_the_dashboard_tells_a_member_without_a_role_to_ask_for_one(as_role):
     html = as_role(None).get("/").content.decode()
     assert "with no role yet: ask an administrator for one" in html
@@ -237,6 +247,7 @@ def test_the_audit_trail_filters_by_action(as_role):
     # The filter offers every action recorded, this one selected.
     html = response.content.decode()
     assert f'<option value="{audit.EXPORTED}" selected>' in html
+    assert html.count(f'<option value="{audit.EXPORTED}"') == 1  # recorded twice, offered once
     assert f'<option value="{audit.SETTINGS_CHANGED}">' in html
 
 

@@ -1,0 +1,19 @@
+"""FlashFX's receiver and the staff pages about what it received."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from backoffice.middleware import public
+
+from . import staff_views, views
+
+app_name = "webhooks"
+
+urlpatterns = [
+    path("events/", staff_views.events, name="events"),
+    # Both spellings: FlashFX counts a redirect as a failed delivery (API.md §4.2).
+    # FlashFX signs its requests (webhooks/receiving.py): no sign-in.
+    path("flashfx/", public(views.flashfx_webhook), name="flashfx-webhook"),
+    path("flashfx", public(views.flashfx_webhook)),
+]
