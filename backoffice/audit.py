@@ -26,7 +26,7 @@ from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import client_address
+from . import http
 from .models import AuditEvent
 
 GENESIS = "0" * 64
@@ -58,7 +58,7 @@ _request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
 
 def client_ip(request: HttpRequest) -> str | None:
     """The member's address through STAFF_TRUSTED_PROXIES of our own proxies (also axes')."""
-    return client_address.client_ip(request.META, trusted_proxies=settings.STAFF_TRUSTED_PROXIES)
+    return http.client_ip(request.META, trusted_proxies=settings.STAFF_TRUSTED_PROXIES)
 
 
 def current_request() -> HttpRequest | None:

@@ -1,6 +1,9 @@
-"""Request helpers shared by every app's views."""
+"""Request helpers shared by every app: htmx fragments, and the client's address."""
 
 from __future__ import annotations
+
+import ipaddress
+from typing import Any
 
 from django.http import HttpRequest
 
@@ -12,3 +15,28 @@ def is_fragment_request(request: HttpRequest) -> bool:
     """
     htmx = getattr(request, "htmx", None)  # set by django_htmx's HtmxMiddleware
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def client_ip(meta: dict[str, Any], *, trusted_proxies: int) -> str | None:
+    """The client's address as our own proxies saw it (webhooks, sign-in limits, audit):
+    REMOTE_ADDR, or the address the outermost of `trusted_proxies` appended to
+    X-Forwarded-For (addresses further left were written by the client and prove nothing).
+
+    An IPv4-mapped IPv6 address (a dual-stack listener's "::ffff:52.64.185.170") is the IPv4
+    address it carries; an IPv6 zone ("%eth0") is dropped, as PostgreSQL's inet cannot hold it.
+    None when what is there is not an address.
+    """
+    address = meta.get("REMOTE_ADDR")
+    if trusted_proxies:
+        forwarded = [
+            a.strip() for a in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()
+        ]
+        if len(forwarded) >= trusted_proxies:
+            address = forwarded[-trusted_proxies]
+    try:
+        ip = ipaddress.ip_address(address) if address else None
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = ip.ipv4_mapped or ipaddress.IPv6Address(ip.packed)
+    return str(ip) if ip else None

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from backoffice import client_address
+from backoffice.http import client_ip as forwarded_client_ip
 
 from . import tasks
 from .models import InboundEvent
@@ -88,7 +88,7 @@ def allowed_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, .
 
 def client_ip(meta: dict[str, Any]) -> str | None:
     """The sender's address, through FLASHFX_WEBHOOK_TRUSTED_PROXIES of our own proxies."""
-    return client_address.client_ip(meta, trusted_proxies=settings.FLASHFX_WEBHOOK_TRUSTED_PROXIES)
+    return forwarded_client_ip(meta, trusted_proxies=settings.FLASHFX_WEBHOOK_TRUSTED_PROXIES)
 
 
 def _text(value: str, limit: int | None = None) -> str:
