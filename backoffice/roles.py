@@ -1,4 +1,4 @@
-"""Roles: Django groups with permissions, named after FlashFX's member access levels (API.md §3.12).
+"""Roles: Django groups with permissions, named after FlashFX's member access levels (docs/flashfx.md §3.12).
 
 FlashFX gives its own members `login`, `transact`, `approve`, `compliance` and `admin` access;
 our roles mirror them for the people using this back-office:

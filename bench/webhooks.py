@@ -150,7 +150,7 @@ def free_port() -> int:
 
 
 def sign(body: bytes) -> str:
-    """FlashFX's signature (API.md §4.4): base64 HMAC-SHA256 of the raw body."""
+    """FlashFX's signature (docs/flashfx.md §4.4): base64 HMAC-SHA256 of the raw body."""
     return base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
 
 

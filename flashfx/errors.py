@@ -1,4 +1,4 @@
-"""What can go wrong talking to FlashFX, as classes a caller can act on (API.md §1.4, §2.6).
+"""What can go wrong talking to FlashFX, as classes a caller can act on (docs/flashfx.md §1.4, §2.6).
 
 - FlashFXUnavailable: try again later (network, 5xx, HTML instead of JSON, 429 with its
   Retry-After, TOO_MANY_REQUESTS). Safe to retry for queries; for a mutation only when the

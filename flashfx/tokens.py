@@ -1,6 +1,6 @@
 """Where the FlashFX token lives, so that one login serves every thread and every process.
 
-FlashFX allows at most one login per second (API.md §1.2) and a token lasts hours (§1.3), so
+FlashFX allows at most one login per second (docs/flashfx.md §1.2) and a token lasts hours (§1.3), so
 workers must share it rather than each log in. A `TokenStore` holds the current token and a
 login lock; the client takes the lock, re-reads the store (another caller may have just logged
 in) and only then logs in, holding the lock across the login HTTP call.
@@ -32,7 +32,7 @@ class TokenLockTimeout(Exception):
 def jwt_claims(token: str) -> dict[str, Any]:
     """The payload of a JWT, read without checking the signature (we only need `iat`/`exp`).
 
-    A JWT is three base64url segments; the middle one is the JSON payload (API.md §1.3).
+    A JWT is three base64url segments; the middle one is the JSON payload (docs/flashfx.md §1.3).
     """
     try:
         payload = token.split(".")[1]

@@ -2,7 +2,7 @@
 
 Each keeps the payload it was read from (`raw`, JSON-ready) so that mirrors can store it.
 Statuses, reject codes and other enums stay plain strings: FlashFX says its lists "may grow"
-(API.md §3.3.4), and an unknown value must be stored and flagged, never dropped.
+(docs/flashfx.md §3.3.4), and an unknown value must be stored and flagged, never dropped.
 No Django here: flashfx/ is the provider's side of the boundary.
 """
 

@@ -2,7 +2,7 @@
 
 Services, tasks and commands call `flashfx_client()`; nothing else builds a FlashFXClient.
 The token is shared through Redis when REDIS_URL is set, else through the database, so that
-one login serves every web and worker process (API.md §1.2: at most one login per second).
+one login serves every web and worker process (docs/flashfx.md §1.2: at most one login per second).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class FlashFXToken(models.Model):
 
 
 class BalanceSnapshot(models.Model):
-    """A balance as FlashFX reported it at one moment (API.md §3.1)."""
+    """A balance as FlashFX reported it at one moment (docs/flashfx.md §3.1)."""
 
     currency = models.CharField(max_length=3)
     cleared = money()

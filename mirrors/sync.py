@@ -1,6 +1,6 @@
 """Keep the mirrors true by asking FlashFX, whatever webhooks did or did not arrive.
 
-FlashFX gives up on a webhook after three retries (API.md §4.2), so sync is what guarantees
+FlashFX gives up on a webhook after three retries (docs/flashfx.md §4.2), so sync is what guarantees
 that the mirror converges. Its list queries have no pagination (§2.5): we walk time windows
 by creation time (minCreatedAt/maxCreatedAt) whose width adapts so that no answer reaches
 `FLASHFX_SYNC_WINDOW_MAX_ROWS` rows (see walk_windows), so neither an answer nor our memory

@@ -1,4 +1,4 @@
-"""Mirrors of the company's parties at FlashFX: senders, recipients and sub-clients (API.md §3.4, §3.5, §3.9)."""
+"""Mirrors of the company's parties at FlashFX: senders, recipients and sub-clients (docs/flashfx.md §3.4, §3.5, §3.9)."""
 
 from __future__ import annotations
 

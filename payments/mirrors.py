@@ -105,7 +105,7 @@ def payment_columns(wire: types.Payment, sub_clients: Mapping[str, int]) -> dict
 
 
 # The balance each movement implies: the sandbox's ledger rules (docs/flashfx.md §3.3.3,
-# §5.22-§5.24). Reconciliation's balance proof adds them up against FlashFX's balances.
+# §5.15, §5.20, §5.22-§5.24). Reconciliation's balance proof adds them up against FlashFX's balances.
 
 
 def deposit_balance_effect(d: Deposit) -> BalanceEffect | None:

@@ -1,4 +1,4 @@
-"""Inbound FlashFX webhooks, kept as received (API.md §4).
+"""Inbound FlashFX webhooks, kept as received (docs/flashfx.md §4).
 
 Every request that reaches the endpoint becomes exactly one InboundEvent row, written by one
 INSERT before we answer, whatever it holds: a verified event (`accepted`, then processed by a

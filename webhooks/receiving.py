@@ -1,8 +1,8 @@
-"""Receiving a FlashFX webhook: verify, keep, deduplicate, answer (API.md §4.2-§4.4).
+"""Receiving a FlashFX webhook: verify, keep, deduplicate, answer (docs/flashfx.md §4.2-§4.4).
 
 The hot path is one HMAC, one JSON parse and one INSERT ... ON CONFLICT DO NOTHING RETURNING:
 the row is written whatever the verdict (accepted, or quarantined with its reason), and a
-repeat of a known request id costs no exception (NOTES.md: the IntegrityError path is slow).
+repeat of a known request id costs no exception (docs/measurements.md: the IntegrityError path is slow).
 Processing happens later, in a worker (webhooks/tasks.py hands it over), after the row is committed.
 """
 

@@ -12,7 +12,7 @@ app_name = "webhooks"
 
 urlpatterns = [
     path("events/", staff_views.events, name="events"),
-    # Both spellings: FlashFX counts a redirect as a failed delivery (API.md §4.2).
+    # Both spellings: FlashFX counts a redirect as a failed delivery (docs/flashfx.md §4.2, §5.27).
     # FlashFX signs its requests (webhooks/receiving.py): no sign-in.
     path("flashfx/", public(views.flashfx_webhook), name="flashfx-webhook"),
     path("flashfx", public(views.flashfx_webhook)),

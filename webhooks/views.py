@@ -1,4 +1,4 @@
-"""POST /webhooks/flashfx/: the only door FlashFX's webhooks come through (API.md §4)."""
+"""POST /webhooks/flashfx/: the only door FlashFX's webhooks come through (docs/flashfx.md §4)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The GraphQL schema (flashfx/schema.graphql) bound to the sandbox's services.
 
 Resolvers only translate: GraphQL arguments in, service call, reply dict out. Business failures
-become `success: false` replies (API.md §2.6); input errors are raised as BAD_USER_INPUT.
+become `success: false` replies (docs/flashfx.md §2.6); input errors are raised as BAD_USER_INPUT.
 """
 
 from __future__ import annotations

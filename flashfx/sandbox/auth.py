@@ -1,4 +1,4 @@
-"""Login, JWTs and logout (API.md §1.2, §1.3; decisions §5.7-§5.10)."""
+"""Login, JWTs and logout (docs/flashfx.md §1.2, §1.3; decisions §5.7-§5.10)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def ensure_api_user() -> ApiUser:
 
 
 def _throttle(email: str) -> None:
-    """At most one login attempt per interval per email, whatever its outcome (§1.2)."""
+    """At most one login attempt per interval per email, whatever its outcome (§1.2, §5.9)."""
     now = timezone.now()
     interval = timedelta(seconds=conf.get_config()["login_interval_seconds"])
     with transaction.atomic():

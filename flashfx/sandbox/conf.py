@@ -14,7 +14,7 @@ from .models import Setting
 CONFIG_KEY = "config"
 FAULTS_KEY = "faults"
 
-# Share of GraphQL requests answered with each fault (API.md-free: our test tooling).
+# Share of GraphQL requests answered with each fault (our test tooling, not FlashFX's).
 FAULT_MODES = (
     "http_500",
     "html_502",
@@ -25,7 +25,7 @@ FAULT_MODES = (
 )
 FAULT_DEFAULTS: dict[str, Any] = {
     **dict.fromkeys(FAULT_MODES, 0.0),
-    "retry_after_seconds": 59,  # the documented example (API.md §1.4)
+    "retry_after_seconds": 59,  # the documented example (docs/flashfx.md §1.4)
     "slow_seconds": 35.0,  # longer than the client's default read timeout (30 s)
     "operations": [],  # only requests touching these root fields; empty = every request
     "limit": None,  # stop injecting after this many faults; None = no limit

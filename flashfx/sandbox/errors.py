@@ -1,4 +1,4 @@
-"""The two ways the sandbox says no, as FlashFX does (API.md §2.6)."""
+"""The two ways the sandbox says no, as FlashFX does (docs/flashfx.md §2.6)."""
 
 from __future__ import annotations
 

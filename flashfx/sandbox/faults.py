@@ -68,7 +68,7 @@ def early_response(mode: str, faults: dict) -> HttpResponse | None:
 
 
 def rate_limited(retry_after: int, message: str) -> HttpResponse:
-    """HTTP 429 exactly as documented (API.md §1.4)."""
+    """HTTP 429 exactly as documented (docs/flashfx.md §1.4)."""
     body = {
         "success": False,
         "code": "TOO_MANY_REQUESTS",

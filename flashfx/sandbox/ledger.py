@@ -1,4 +1,4 @@
-"""Balances per currency and the statement lines behind them (API.md §3.1, §5.22).
+"""Balances per currency and the statement lines behind them (docs/flashfx.md §3.1, §5.22).
 
 Callers hold a transaction; SQLite's IMMEDIATE mode serialises writers, so read-check-write is safe.
 """
@@ -36,7 +36,7 @@ def credit(
 def debit(
     currency: str, amount: Decimal, *, kind: str, description: str, transaction_id: str
 ) -> None:
-    """Take cleared money, or refuse with INSUFFICIENT_FUNDS (API.md §5.16) and change nothing."""
+    """Take cleared money, or refuse with INSUFFICIENT_FUNDS (docs/flashfx.md §5.16) and change nothing."""
     _move(currency, -amount, kind=kind, description=description, transaction_id=transaction_id)
 
 

@@ -1,4 +1,4 @@
-"""The documented state machines (API.md §3.2, §3.3.3, §3.6.3, §3.9.4), their money and webhooks.
+"""The documented state machines (docs/flashfx.md §3.2, §3.3.3, §3.6.3, §3.9.4), their money and webhooks.
 
 Every status change goes through ``transition``: it checks the edge against the documented
 table, applies the balance effect, stamps the fields, queues the webhook and schedules the next

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 
 def new_object_id() -> str:
-    """A 24-character lowercase hex id, like FlashFX's MongoDB ObjectIds (API.md §2.1)."""
+    """A 24-character lowercase hex id, like FlashFX's MongoDB ObjectIds (docs/flashfx.md §2.1)."""
     return secrets.token_hex(12)
 
 
@@ -25,7 +25,7 @@ class ObjectIdModel(models.Model):
 
     class Meta:
         abstract = True
-        ordering = ["-created_at", "-id"]  # newest first (API.md §5.11)
+        ordering = ["-created_at", "-id"]  # newest first (docs/flashfx.md §5.11)
 
 
 class StatefulModel(ObjectIdModel):
@@ -40,7 +40,7 @@ class StatefulModel(ObjectIdModel):
 
 
 class ApiUser(ObjectIdModel):
-    """The account member who may use the API (access flag `api`, API.md §3.12)."""
+    """The account member who may use the API (access flag `api`, docs/flashfx.md §3.12)."""
 
     email = models.EmailField(unique=True)
     password_hash = models.CharField(max_length=200)
@@ -48,7 +48,7 @@ class ApiUser(ObjectIdModel):
 
 
 class LoginThrottle(models.Model):
-    """At most one login per second per email (API.md §1.2)."""
+    """At most one login per second per email (docs/flashfx.md §1.2, §5.9)."""
 
     email = models.CharField(max_length=254, primary_key=True)
     last_attempt_at = models.DateTimeField()
@@ -183,7 +183,7 @@ class Quote(ObjectIdModel):
 
 
 class IdempotencyRecord(models.Model):
-    """What a createWithdrawal/createPayment with an idempotencyKey produced (API.md §5.13)."""
+    """What a createWithdrawal/createPayment with an idempotencyKey produced (docs/flashfx.md §5.13)."""
 
     mutation = models.CharField(max_length=32)
     key = models.CharField(max_length=200)
@@ -222,7 +222,7 @@ class WebhookDelivery(models.Model):
 
     request_id = models.CharField(max_length=24, unique=True, default=new_object_id)
     event = models.CharField(max_length=40)
-    kind = models.CharField(max_length=16)  # regular or adhoc (API.md §4.1)
+    kind = models.CharField(max_length=16)  # regular or adhoc (docs/flashfx.md §4.1)
     entity_id = models.CharField(max_length=24)
     url = models.CharField(max_length=2000)
     body = models.BinaryField()  # the exact bytes signed and sent on every attempt

@@ -1,4 +1,4 @@
-"""Senders, recipients and sub-clients (API.md §3.4, §3.5, §3.9)."""
+"""Senders, recipients and sub-clients (docs/flashfx.md §3.4, §3.5, §3.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deposits, withdrawals, payments and quotes: the money-moving operations (API.md §3.2, §3.3, §3.6, §3.7)."""
+"""Deposits, withdrawals, payments and quotes: the money-moving operations (docs/flashfx.md §3.2, §3.3, §3.6, §3.7)."""
 
 from __future__ import annotations
 

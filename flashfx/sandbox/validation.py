@@ -1,4 +1,4 @@
-"""Input rules from API.md §2.7 and §1.4. Each failure names the field, e.g. input.recipient.bsb.
+"""Input rules from docs/flashfx.md §2.7 and §1.4. Each failure names the field, e.g. input.recipient.bsb.
 
 Everything is checked before anything is written, so a refused request stores nothing.
 """
@@ -13,9 +13,9 @@ from typing import Any
 from . import wire
 from .errors import BadUserInput
 
-PLACEHOLDERS = {"n/a", "na", "null", "nil", "none", "undefined"}  # API.md §1.4
+PLACEHOLDERS = {"n/a", "na", "null", "nil", "none", "undefined"}  # docs/flashfx.md §1.4
 PERSON_NAME = re.compile(r"^[A-Za-z][A-Za-z .'\-]*$")
-DOMAIN_LIKE = re.compile(r"\.[A-Za-z]{2,}$")  # "Ben.eu", "x.com" (API.md §2.7)
+DOMAIN_LIKE = re.compile(r"\.[A-Za-z]{2,}$")  # "Ben.eu", "x.com" (docs/flashfx.md §2.7)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 MOBILE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 BSB = re.compile(r"^[0-9]{6}$")
@@ -23,7 +23,14 @@ ACCOUNT_NO = re.compile(r"^[A-Za-z0-9]{4,34}$")
 IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}$")
 BIC = re.compile(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")
 MAX_AMOUNT = Decimal("1000000000")
-BIC_REQUIRED = {"ABA", "CLABE", "IFSC", "CNAPS", "SORT_CODE", "ACC_NO"}  # API.md §2.7 (2025-08-07)
+BIC_REQUIRED = {
+    "ABA",
+    "CLABE",
+    "IFSC",
+    "CNAPS",
+    "SORT_CODE",
+    "ACC_NO",
+}  # docs/flashfx.md §2.7 (2025-08-07)
 ACCOUNT_FIELDS = {
     "BSB": ("bsb", "accountNo"),
     "PAYID": ("payid",),
@@ -38,7 +45,7 @@ ACCOUNT_FIELDS = {
 
 
 def strings(field: str, value: Any) -> None:
-    """Every string anywhere in the input: ASCII (API.md §2.7) and no placeholders (§1.4)."""
+    """Every string anywhere in the input: ASCII (docs/flashfx.md §2.7) and no placeholders (§1.4)."""
     if isinstance(value, dict):
         for key, item in value.items():
             strings(f"{field}.{key}", item)
@@ -85,7 +92,7 @@ def email(field: str, value: str | None) -> None:
 
 
 def mobile(field: str, value: str | None) -> str | None:
-    """A leading 00 means + (API.md §2.7); returns the number without spaces."""
+    """A leading 00 means + (docs/flashfx.md §2.7); returns the number without spaces."""
     if value is None:
         return None
     compact = re.sub(r"[ \-()]", "", value)
@@ -97,7 +104,7 @@ def mobile(field: str, value: str | None) -> str | None:
 
 
 def dob(field: str, value: str | None, *, max_age: int | None = None) -> None:
-    """YYYY-MM-DD, after 1900-01-01, at least 18 years old (API.md §2.7)."""
+    """YYYY-MM-DD, after 1900-01-01, at least 18 years old (docs/flashfx.md §2.7)."""
     if value is None:
         return
     try:
@@ -173,7 +180,7 @@ def text(field: str, value: str | None, *, max_length: int) -> None:
 
 
 def object_id(field: str, value: Any, *, is_required: bool = True) -> str | None:
-    """24 lowercase hex characters (API.md §2.1)."""
+    """24 lowercase hex characters (docs/flashfx.md §2.1)."""
     if value is None:
         if is_required:
             raise BadUserInput(field, "is required")
@@ -184,14 +191,14 @@ def object_id(field: str, value: Any, *, is_required: bool = True) -> str | None
 
 
 def address(field: str, value: dict | None, *, full: bool = False) -> None:
-    """AU needs a street; abroad, country plus a full street with postcode (API.md §2.7)."""
+    """AU needs a street; abroad, country plus a full street with postcode (docs/flashfx.md §2.7)."""
     if value is None:
         if full:
             raise BadUserInput(field, "is required")
         return
     required(f"{field}.country", value.get("country"))
     required(f"{field}.street", value.get("street"))
-    if full:  # sub-clients: every component (API.md §3.9.1)
+    if full:  # sub-clients: every component (docs/flashfx.md §3.9.1)
         for part in ("suburb", "state", "postcode"):
             required(f"{field}.{part}", value.get(part))
     for part, limit in (

@@ -73,7 +73,7 @@ def _root_fields(document, operation_name: str | None) -> set[str]:
 
 
 def graphql_endpoint(request: HttpRequest) -> HttpResponse:
-    """POST {"query", "variables", "operationName"} at the root path, like FlashFX (API.md §1.1).
+    """POST {"query", "variables", "operationName"} at the root path, like FlashFX (docs/flashfx.md §1.1).
 
     Decisions: a body that is not a GraphQL request, a syntax error, a schema validation error or
     a variable of the wrong type is HTTP 400 with extensions.code (BAD_REQUEST,

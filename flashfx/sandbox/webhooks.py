@@ -1,4 +1,4 @@
-"""Webhooks out, as FlashFX sends them (API.md §4).
+"""Webhooks out, as FlashFX sends them (docs/flashfx.md §4).
 
 An event becomes one WebhookDelivery per endpoint, with its body bytes, signature and request id
 fixed once, so every retry sends exactly the same request. The clock's webhook thread delivers
@@ -24,7 +24,7 @@ from .models import Deposit, Payment, SubClient, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAYS = (6, 60, 600)  # seconds between the 4 attempts (API.md §4.2)
+RETRY_DELAYS = (6, 60, 600)  # seconds between the 4 attempts (docs/flashfx.md §4.2)
 USER_AGENT = "FlashFX"
 
 

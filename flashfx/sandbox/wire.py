@@ -1,4 +1,4 @@
-"""How values look on the wire: timestamps, amounts and JSON bodies (API.md §2.4)."""
+"""How values look on the wire: timestamps, amounts and JSON bodies (docs/flashfx.md §2.4)."""
 
 from __future__ import annotations
 

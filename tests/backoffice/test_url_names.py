@@ -32,7 +32,7 @@ def test_each_name_reverses_to_its_unchanged_path(name):
 
 @pytest.mark.parametrize("path", ["/webhooks/flashfx/", "/webhooks/flashfx"])
 def test_both_spellings_of_the_receiver_reach_the_same_view_in_the_webhooks_app(path):
-    """No redirect between them: FlashFX counts one as a failed delivery (API.md §4.2)."""
+    """No redirect between them: FlashFX counts one as a failed delivery (docs/flashfx.md §4.2)."""
     match = resolve(path)
     assert match.func.__module__ == "webhooks.views"
     assert match.func.__name__ == "flashfx_webhook"

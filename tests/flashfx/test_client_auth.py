@@ -14,7 +14,7 @@ from flashfx.client import DEFAULT_USER_AGENT, FlashFXClient
 from flashfx.errors import FlashFXAuthError, FlashFXRejected, FlashFXUnavailable
 from flashfx.tokens import MemoryTokenStore, RedisTokenStore, StoredToken, TokenStore, jwt_claims
 
-# Logging in (API.md §1.2, §1.3), against the sandbox over HTTP: renew before `exp`, renew
+# Logging in (docs/flashfx.md §1.2, §1.3), against the sandbox over HTTP: renew before `exp`, renew
 # after a revocation, one login for many concurrent callers whatever the store, at most one
 # login per second, and no secret in any log line.
 
@@ -256,7 +256,7 @@ def test_a_wrong_password_is_an_auth_error(sandbox):
 
 
 def test_logins_are_spaced_at_least_a_second_apart(sandbox):
-    """The sandbox answers 429 to a second login within a second (API.md §1.2): the client
+    """The sandbox answers 429 to a second login within a second (docs/flashfx.md §1.2, §5.9): the client
     spaces its own logins, so apart from the fixture's login it never sees one."""
     store = RecordingStore(MemoryTokenStore())
     with make_client(sandbox.url, store) as client:

@@ -12,7 +12,7 @@ from flashfx.client import FlashFXClient
 from flashfx.tokens import MemoryTokenStore
 
 # Every public method against the sandbox, and what comes back: the dataclasses of
-# flashfx/types.py, money as exact Decimals (API.md §2.4), datetimes aware UTC.
+# flashfx/types.py, money as exact Decimals (docs/flashfx.md §2.4), datetimes aware UTC.
 
 RECIPIENT = {"accountIdType": "BSB", "currency": "AUD", "bsb": "062000", "accountNo": "12345678"}
 RECIPIENT |= {"firstName": "Mia", "lastName": "Ng", "externalId": "rcp-mia"}

@@ -1,4 +1,4 @@
-"""Login, tokens and logout as the sandbox answers them (API.md §1.2, §1.3; decisions §5.7-§5.10)."""
+"""Login, tokens and logout as the sandbox answers them (docs/flashfx.md §1.2, §1.3; decisions §5.7-§5.10)."""
 
 from __future__ import annotations
 

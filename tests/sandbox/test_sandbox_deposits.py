@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from sandbox_payloads import DEPOSIT_SENDER, create_sub_client, force, hold
 
-# Deposits in the sandbox: API.md §3.2, §4.6 and decisions §5.21-§5.23.
+# Deposits in the sandbox: docs/flashfx.md §3.2, §4.6 and decisions §5.21-§5.23.
 
 DEPOSIT_FIELDS = (
     "id amount currency status statusMessage externalId externalReference totalFee createdAt"

@@ -11,7 +11,7 @@ from sandbox_payloads import CREATE_WITHDRAWAL, WITHDRAWAL, loads, wait_until
 WITHDRAWALS = (
     "query W($input: WithdrawalQueryInput) { withdrawals(input: $input) { id externalId amount } }"
 )
-FEE = Decimal("1.00")  # the sandbox's default flat withdrawal fee (decision §5.15)
+FEE = Decimal("1.00")  # the sandbox's default flat withdrawal fee (docs/flashfx.md §5.15)
 
 
 def payout(external_id: str) -> dict:

@@ -6,7 +6,7 @@ import pytest
 from sandbox_payloads import BSB_RECIPIENT as MIA_NG
 from sandbox_payloads import PAYID_RECIPIENT, SENDER, SUB_CLIENT, force, hold
 
-# Senders, recipients and sub-clients in the sandbox: API.md §3.4, §3.5, §3.9, §4.6, §5.25, §5.41.
+# Senders, recipients and sub-clients in the sandbox: docs/flashfx.md §3.4, §3.5, §3.9, §4.6, §5.25, §5.41.
 
 SENDER_FIELDS = (
     "id nickName firstName lastName companyName email mobile externalId address { street country }"

@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from sandbox_payloads import hold, loads
 
-# Quotes and FX payments in the sandbox: API.md §3.6, §3.7, §4.6 and decisions §5.24, §5.26, §5.37.
+# Quotes and FX payments in the sandbox: docs/flashfx.md §3.6, §3.7, §4.6 and decisions §5.24, §5.26, §5.37.
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")

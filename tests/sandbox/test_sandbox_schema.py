@@ -29,7 +29,7 @@ MUTATIONS = {
     "createSubClient",
 }  # fmt: skip
 
-# API.md §3, plus the §5 decisions the SDL takes (named where they add a value).
+# docs/flashfx.md §3, plus the §5 decisions the SDL takes (named where they add a value).
 DOCUMENTED_ENUMS = {
     # §3.2, plus CANCELLED (decision §5.21).
     "DepositStatus": {"INITIALISED", "REVIEWING", "CONFIRMED", "REFUNDING", "REFUNDED", "CANCELLED"},

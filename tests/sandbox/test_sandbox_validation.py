@@ -1,4 +1,4 @@
-"""Input rules (API.md §1.4, §2.1, §2.2, §2.7; decision §5.17): every bad field is BAD_USER_INPUT
+"""Input rules (docs/flashfx.md §1.4, §2.1, §2.2, §2.7; decision §5.17): every bad field is BAD_USER_INPUT
 naming the field, and a refused request stores nothing and moves no money."""
 
 from __future__ import annotations

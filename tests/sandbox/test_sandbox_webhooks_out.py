@@ -1,4 +1,4 @@
-"""Webhooks the sandbox sends (API.md §4; decisions §5.27-§5.38): headers, signature, retries, log."""
+"""Webhooks the sandbox sends (docs/flashfx.md §4; decisions §5.27-§5.38): headers, signature, retries, log."""
 
 from __future__ import annotations
 

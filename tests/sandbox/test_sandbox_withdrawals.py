@@ -14,7 +14,7 @@ from sandbox_payloads import (
     hold,
 )
 
-# Withdrawals (payouts) in the sandbox: API.md §3.3, §4.6 and decisions §5.12-§5.20.
+# Withdrawals (payouts) in the sandbox: docs/flashfx.md §3.3, §4.6 and decisions §5.12-§5.20.
 
 FEE = Decimal("1.00")  # the default withdrawal fee (decision §5.15)
 

@@ -166,7 +166,7 @@ def store_body(
 
 def signed_post(client, settings, body: bytes, request_id: str):
     """A delivery as FlashFX makes it, through the real endpoint (Django's test client), signed
-    here with the app's secret (API.md §4.4), independently of the app's code."""
+    here with the app's secret (docs/flashfx.md §4.4), independently of the app's code."""
     mac = hmac.new(settings.FLASHFX_WEBHOOK_SECRET.encode(), body, hashlib.sha256).digest()
     return client.post(
         "/webhooks/flashfx/",

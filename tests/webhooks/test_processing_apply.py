@@ -295,7 +295,7 @@ def test_a_sub_client_that_fails_kyc(sandbox, client):
 
 
 def test_the_same_event_under_another_request_id_changes_nothing_the_second_time(sandbox, client):
-    """A payout with a callbackUri gets each event twice (regular and ad hoc, §4.1): the same
+    """A payout with a callbackUri gets each event twice (regular and ad hoc, docs/flashfx.md §4.1, §5.32): the same
     body under two request ids, so both are accepted and both are processed."""
     fund(sandbox)
     seen_at = timezone.now()
@@ -461,7 +461,7 @@ def test_the_test_event_is_ignored(sandbox):
     ],
 )
 def test_events_we_do_not_mirror_are_ignored_with_the_reason(payload, outcome):
-    """Documented (§4.6) but not mirrored, or not documented at all: stored, never a crash."""
+    """Documented (docs/flashfx.md §4.6) but not mirrored, or not documented at all: stored, never a crash."""
     body = json.dumps({"eventScheduledAt": "2026-05-01T02:03:04.005Z", **payload}).encode()
     event = store_body(body, request_id=f"{payload['event']}-1")
     assert process([event]) == [outcome]

@@ -1,4 +1,4 @@
-"""Webhooks arrive in any order (a retry does not hold back later events, API.md §5.29): every
+"""Webhooks arrive in any order (a retry does not hold back later events, docs/flashfx.md §5.29): every
 order of a withdrawal's real events ends in the same mirror row, which is FlashFX's."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from webhooks.models import InboundEvent
 
 pytestmark = pytest.mark.django_db
 
-# The UAT keyword paths (API.md §3.3.6), as the sandbox runs them by itself.
+# The UAT keyword paths (docs/flashfx.md §3.3.6), as the sandbox runs them by itself.
 PATHS = {
     "FAIL_ACC": [
         "withdrawal_initiated",

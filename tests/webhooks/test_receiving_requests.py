@@ -1,4 +1,4 @@
-"""POST /webhooks/flashfx/ through Django's test client, with requests signed here (API.md §4.4).
+"""POST /webhooks/flashfx/ through Django's test client, with requests signed here (docs/flashfx.md §4.4).
 
 Every body is signed in this file with hashlib/hmac/base64, never with the app's own code, and
 sent as raw bytes. What is checked is what FlashFX and the staff see: the status code, the one
@@ -51,7 +51,7 @@ def new_request_id() -> str:
     return secrets.token_hex(12)  # 24 hex characters, like the sandbox's (§5.31)
 
 
-# --- One payload per documented event (API.md §4.6) -------------------------------------------
+# --- One payload per documented event (docs/flashfx.md §4.6) -------------------------------------------
 
 SUB_CLIENT = {
     "id": "65f0c0ffee0000000000c001",
