@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 
@@ -49,13 +48,15 @@ from gql.transport.exceptions import (
 from gql.transport.httpx import HTTPXTransport
 
 from . import types
-from .errors import (
-    FlashFXAuthError,
-    FlashFXError,
-    FlashFXRejected,
-    FlashFXUnavailable,
-    OutcomeUnknown,
+from .error_mapping import (
+    Unauthenticated,
+    check_reply,
+    graphql_error,
+    http_error,
+    network_error,
+    not_graphql,
 )
+from .errors import FlashFXAuthError, FlashFXError, FlashFXRejected, FlashFXUnavailable
 from .operations import OPERATIONS, Operation
 from .tokens import StoredToken, TokenLockTimeout, TokenStore
 
@@ -63,15 +64,6 @@ log = logging.getLogger("flashfx.client")
 
 # API.md §1.4: a descriptive agent; generic ones (curl, python-requests, ...) may be blocked.
 DEFAULT_USER_AGENT = "flashfx-backoffice/0.1 (FlashFX back-office client)"
-
-# GraphQL error codes (extensions.code) that mean "try again later" (API.md §2.6, sandbox).
-_RETRYABLE_CODES = {"TOO_MANY_REQUESTS", "INTERNAL_SERVER_ERROR"}
-# Network failures that happen before a byte of the request can have reached FlashFX.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
-
-class _Unauthenticated(Exception):
-    """FlashFX refused the token (UNAUTHENTICATED): the request was not executed."""
 
 
 @dataclass
@@ -185,31 +177,6 @@ class _Channel:
         self.gql.close_sync()
 
 
-def _retry_after(response: httpx.Response | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date), else the body's `retrySecs`."""
-    if response is None:
-        return None
-    header = response.headers.get("retry-after")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
-            except (TypeError, ValueError):
-                pass
-    try:
-        seconds = json.loads(response.content).get("retrySecs")
-        return max(0.0, float(seconds)) if seconds is not None else None
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
-def _excerpt(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 class FlashFXClient:
     """One per process (it is thread-safe); see the module docstring."""
 
@@ -313,7 +280,7 @@ class FlashFXClient:
                     operation="Logout",
                     code=reply.get("code") or "",
                 )
-        except _Unauthenticated:
+        except Unauthenticated:
             outcome = "ok (token already invalid)"
         except FlashFXError as exc:
             outcome = f"{type(exc).__name__}:{exc.code}"
@@ -440,27 +407,6 @@ class FlashFXClient:
         data = self._call(name, variables, envelope=True, entity=entity)
         return kind.from_wire(data[OPERATIONS[name].root_field][entity])
 
-    @staticmethod
-    def _check_reply(operation: Operation, reply: Any, entity: str | None) -> None:
-        """A `{success, code, message, <entity>}` reply (API.md §2.6): business failures
-        arrive as data and become FlashFXRejected."""
-        name = operation.name
-        if reply is None:  # no answer to a mutation: we cannot tell what FlashFX did
-            kind = OutcomeUnknown if operation.is_mutation else FlashFXUnavailable
-            raise kind(f"{name}: empty reply", operation=name, code="EMPTY_REPLY")
-        if not reply.get("success"):
-            raise FlashFXRejected(
-                reply.get("message") or f"{name} failed",
-                operation=name,
-                code=reply.get("code") or "",
-            )
-        if entity is not None and reply.get(entity) is None:
-            raise OutcomeUnknown(
-                f"{name} succeeded without a {entity} in the reply",
-                operation=name,
-                code="NO_ENTITY",
-            )
-
     # --- One call: retries, auth, logging -----------------------------------------------------
 
     def _call(
@@ -485,7 +431,7 @@ class FlashFXClient:
             try:
                 data = self._authenticated(operation, variables)
                 if envelope:
-                    self._check_reply(operation, data[operation.root_field], entity)
+                    check_reply(operation, data[operation.root_field], entity)
             except FlashFXUnavailable as exc:
                 # Queries only: a mutation that failed here may not be repeated by us (the
                 # caller decides, with the same idempotencyKey); see flashfx/errors.py.
@@ -527,14 +473,14 @@ class FlashFXClient:
         token = self._valid_token()
         try:
             return self._send(operation, variables, token.token, outcome_matters=True)
-        except _Unauthenticated:
+        except Unauthenticated:
             self._store.discard(token.token)
         with self._stats_lock:
             self.stats.relogins += 1
         token = self._valid_token(stale=token.token)
         try:
             return self._send(operation, variables, token.token, outcome_matters=True)
-        except _Unauthenticated:
+        except Unauthenticated:
             self._store.discard(token.token)
             raise FlashFXAuthError(
                 "FlashFX refused a freshly obtained token",
@@ -614,7 +560,7 @@ class FlashFXClient:
                     self.stats.login_waits += 1
                 time.sleep(wait)
                 continue
-            except _Unauthenticated:  # not expected for login; treat as refused credentials
+            except Unauthenticated:  # not expected for login; treat as refused credentials
                 self._log("Login", started, 1, "FlashFXAuthError:UNAUTHENTICATED")
                 raise FlashFXAuthError(
                     "FlashFX refused the login", operation="Login", code="UNAUTHENTICATED"
@@ -654,7 +600,7 @@ class FlashFXClient:
         keep = True
         try:
             yield channel
-        except (FlashFXError, _Unauthenticated):
+        except (FlashFXError, Unauthenticated):
             raise  # an answer (or its absence) about this request: the session is fine
         except BaseException:
             keep = False  # something unexpected: don't reuse this session
@@ -690,89 +636,14 @@ class FlashFXClient:
                     # It executed; an error on a nested field must not hide that.
                     log.warning("flashfx %s: executed with field errors: %s", name, exc.errors)
                     return exc.data
-                raise self._graphql_error(name, exc) from None
+                raise graphql_error(name, exc.errors, str(exc)) from None
             except TransportServerError as exc:
-                raise self._http_error(name, exc, unsafe) from None
-            except TransportProtocolError as exc:
-                # 2xx/3xx but not a GraphQL answer (HTML from a proxy, empty body...).
-                raise FlashFXUnavailable(
-                    _excerpt(str(exc)), operation=name, code="NOT_GRAPHQL"
+                raise http_error(
+                    name, exc.code or 0, getattr(exc.__cause__, "response", None), unsafe
                 ) from None
+            except TransportProtocolError as exc:
+                raise not_graphql(name, str(exc)) from None
             except TransportConnectionFailed as exc:
-                raise self._network_error(name, exc.__cause__, unsafe) from None
+                raise network_error(name, exc.__cause__, unsafe) from None
             except TransportClosed as exc:  # should not happen: our transport is always open
                 raise FlashFXUnavailable(str(exc), operation=name, code="CLIENT_CLOSED") from None
-
-    @staticmethod
-    def _graphql_error(name: str, exc: TransportQueryError) -> Exception:
-        errors = [e for e in exc.errors or [] if isinstance(e, dict)]
-        codes = [(e.get("extensions") or {}).get("code") for e in errors]
-        message = "; ".join(str(e.get("message")) for e in errors) or str(exc)
-        if "UNAUTHENTICATED" in codes:
-            return _Unauthenticated(message)
-        if retryable := [c for c in codes if c in _RETRYABLE_CODES]:
-            return FlashFXUnavailable(message, operation=name, code=retryable[0])
-        if "BAD_USER_INPUT" in codes:
-            first = errors[codes.index("BAD_USER_INPUT")]
-            return FlashFXRejected(
-                str(first.get("message")),
-                operation=name,
-                code="BAD_USER_INPUT",
-                field=(first.get("extensions") or {}).get("field"),
-            )
-        # Anything else (GRAPHQL_VALIDATION_FAILED, an unknown code): the same request would get
-        # the same answer.
-        return FlashFXRejected(
-            message, operation=name, code=next((c for c in codes if c), "GRAPHQL_ERROR")
-        )
-
-    @staticmethod
-    def _http_error(name: str, exc: TransportServerError, unsafe: bool) -> Exception:
-        status = exc.code or 0
-        cause = exc.__cause__
-        response = getattr(cause, "response", None)
-        retry_after = _retry_after(response)
-        message = f"HTTP {status} from FlashFX"
-        if status == 429:  # rate limited (API.md §1.4): nothing was executed
-            return FlashFXUnavailable(
-                message,
-                operation=name,
-                code="TOO_MANY_REQUESTS",
-                retry_after=retry_after,
-                status_code=status,
-            )
-        if status == 401:
-            return _Unauthenticated(message)
-        if status == 403:  # a firewall (User-Agent, IP allow-list), not our token
-            return FlashFXAuthError(f"{message} (forbidden)", operation=name, code="HTTP_403")
-        if status == 504 and unsafe:
-            # A gateway gave up waiting for FlashFX, which may still have executed it.
-            return OutcomeUnknown(message, operation=name, code="HTTP_504")
-        if status >= 500:
-            return FlashFXUnavailable(
-                message,
-                operation=name,
-                code=f"HTTP_{status}",
-                retry_after=retry_after,
-                status_code=status,
-            )
-        return FlashFXRejected(message, operation=name, code=f"HTTP_{status}")
-
-    @staticmethod
-    def _network_error(name: str, cause: BaseException | None, unsafe: bool) -> Exception:
-        kind = type(cause).__name__ if cause is not None else "TransportError"
-        code = {
-            "ConnectError": "CONNECT_ERROR",
-            "ConnectTimeout": "CONNECT_TIMEOUT",
-            "PoolTimeout": "POOL_TIMEOUT",
-            "ReadTimeout": "READ_TIMEOUT",
-            "WriteTimeout": "WRITE_TIMEOUT",
-            "RemoteProtocolError": "CONNECTION_CLOSED",
-            "ReadError": "READ_ERROR",
-            "WriteError": "WRITE_ERROR",
-        }.get(kind, kind.upper())
-        message = f"{kind} talking to FlashFX: {cause}"
-        if isinstance(cause, _NOT_SENT) or not unsafe:
-            return FlashFXUnavailable(message, operation=name, code=code)
-        # The request may have been (partly) sent and executed: only a look-up can tell.
-        return OutcomeUnknown(message, operation=name, code=code)
