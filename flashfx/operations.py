@@ -6,8 +6,8 @@ ones, so a change of FlashFX's inner input types cannot break it. The tests vali
 document against flashfx/schema.graphql; nothing validates them on each call (NOTES.md: local
 validation makes a call about 3x slower).
 
-Parsed with graphql-core (the parser gql's `gql()` calls) so that flashfx/client.py stays the
-only module importing gql; the client wraps these documents in gql requests once, at import.
+Parsed with graphql-core (the parser gql's `gql()` calls) so that flashfx/transport.py stays
+the only module importing gql; the transport wraps these documents in gql requests.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from graphql.language import Visitor
 from flashfx.operations import DIRECTORY, OPERATIONS
 
 # The operation documents (flashfx/operations/*.graphql) against the contract, and the rule
-# that only flashfx/client.py imports gql. Validated here, never on each call (NOTES.md).
+# that only flashfx/transport.py imports gql. Validated here, never on each call (NOTES.md).
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SCHEMA = build_schema((BASE_DIR / "flashfx" / "schema.graphql").read_text())
@@ -108,7 +108,7 @@ def test_an_entity_with_a_sub_client_selects_its_id(name):
         assert re.search(r"subClient \{\s*id\s*\}", OPERATIONS[name].text)
 
 
-def test_only_the_client_imports_gql():
+def test_only_the_transport_imports_gql():
     importing = re.compile(r"^\s*(from\s+gql\b|import\s+gql\b)", re.MULTILINE)
     offenders = [
         str(path.relative_to(BASE_DIR))
@@ -117,4 +117,4 @@ def test_only_the_client_imports_gql():
         and "node_modules" not in path.parts
         and importing.search(path.read_text(errors="replace"))
     ]
-    assert offenders == ["flashfx/client.py"]
+    assert offenders == ["flashfx/transport.py"]
