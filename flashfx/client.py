@@ -17,23 +17,28 @@ What it guarantees (API.md §1, §2):
 * Each call is logged once at INFO: operation, duration, attempts and outcome. Never a token,
   a password or a request body.
 
+This module holds the operations; each job below them has its own module: transport.py (HTTP,
+gql, the wire format), session.py (login, token renewal, logout), retry.py (the query retry
+budget), error_mapping.py (answers and failures to flashfx.errors), call_log.py (the log line
+and ClientStats).
+
 No Django here: settings are passed in (backoffice/flashfx.py builds the process's client).
 """
 
 from __future__ import annotations
 
-import random
-import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from . import types
-from .call_log import ClientStats, log, log_call
-from .error_mapping import Unauthenticated, check_reply
-from .errors import FlashFXAuthError, FlashFXError, FlashFXRejected, FlashFXUnavailable
-from .operations import OPERATIONS, Operation
-from .tokens import StoredToken, TokenLockTimeout, TokenStore
+from .call_log import ClientStats
+from .error_mapping import check_reply
+from .errors import FlashFXRejected
+from .operations import OPERATIONS
+from .retry import QueryRetries
+from .session import Session
+from .tokens import StoredToken, TokenStore
 from .transport import DEFAULT_USER_AGENT, Transport, to_wire
 
 
@@ -61,16 +66,6 @@ class FlashFXClient:
         http_options: dict[str, Any] | None = None,
     ) -> None:
         self.api_url = api_url
-        self._email = email
-        self._password = password
-        self._store = token_store
-        self.query_retry_budget = query_retry_budget_seconds
-        self.backoff_base = backoff_base_seconds
-        self.backoff_cap = backoff_cap_seconds
-        self.min_login_interval = min_login_interval_seconds
-        self.login_retry_after_limit = login_retry_after_limit_seconds
-        self.refresh_margin = refresh_margin_seconds
-        self.refresh_fraction = refresh_margin_fraction
         self.stats = ClientStats()
         self._transport = Transport(
             api_url,
@@ -80,7 +75,22 @@ class FlashFXClient:
             max_idle_sessions=max_idle_sessions,
             http_options=http_options,
         )
-        self._last_login_at: float | None = None  # time.monotonic(); written under login_lock
+        self._session = Session(
+            self._transport,
+            email,
+            password,
+            token_store=token_store,
+            stats=self.stats,
+            min_login_interval=min_login_interval_seconds,
+            login_retry_after_limit=login_retry_after_limit_seconds,
+            refresh_margin=refresh_margin_seconds,
+            refresh_fraction=refresh_margin_fraction,
+        )
+        self._retries = QueryRetries(
+            budget=query_retry_budget_seconds,
+            backoff_base=backoff_base_seconds,
+            backoff_cap=backoff_cap_seconds,
+        )
 
     # --- Lifecycle ----------------------------------------------------------------------------
 
@@ -98,37 +108,13 @@ class FlashFXClient:
 
     def login(self, *, force: bool = False) -> StoredToken:
         """A valid token, logging in only when needed (or when `force`d)."""
-        current = self._store.get() if force else None
-        return self._valid_token(stale=current.token if current else None)
+        return self._session.login(force=force)
 
     def logout(self) -> None:
         """Revoke the current token at FlashFX and forget it (end of a long-running command).
 
         Other processes sharing the store will log in again on their next call."""
-        current = self._store.get()
-        if current is None:
-            return
-        started = time.monotonic()
-        outcome = "ok"
-        try:
-            data = self._transport.send(
-                OPERATIONS["Logout"], None, current.token, outcome_matters=False
-            )
-            reply = data.get("logout") or {}
-            if not reply.get("success"):
-                raise FlashFXRejected(
-                    reply.get("message") or "logout refused",
-                    operation="Logout",
-                    code=reply.get("code") or "",
-                )
-        except Unauthenticated:
-            outcome = "ok (token already invalid)"
-        except FlashFXError as exc:
-            outcome = f"{type(exc).__name__}:{exc.code}"
-            raise
-        finally:
-            self._store.discard(current.token)
-            log_call("Logout", started, 1, outcome)
+        self._session.logout()
 
     # --- Public API: balances -----------------------------------------------------------------
 
@@ -264,150 +250,11 @@ class FlashFXClient:
         a business failure is logged as such; `entity`: the reply must carry it."""
         operation = OPERATIONS[name]
         variables = to_wire(variables)
-        started = time.monotonic()
-        deadline = started + self.query_retry_budget
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                data = self._authenticated(operation, variables)
-                if envelope:
-                    check_reply(operation, data[operation.root_field], entity)
-            except FlashFXUnavailable as exc:
-                # Queries only: a mutation that failed here may not be repeated by us (the
-                # caller decides, with the same idempotencyKey); see flashfx/errors.py.
-                delay = self._backoff(attempt, exc.retry_after)
-                if operation.is_mutation or time.monotonic() + delay > deadline:
-                    log_call(name, started, attempt, f"{type(exc).__name__}:{exc.code}")
-                    raise
-                log.info(
-                    "flashfx %s attempt %d failed (%s); retrying in %.2f s",
-                    name,
-                    attempt,
-                    exc.code,
-                    delay,
-                )
-                self.stats.count("retries")
-                time.sleep(delay)
-            except FlashFXError as exc:
-                log_call(name, started, attempt, f"{type(exc).__name__}:{exc.code}")
-                raise
-            else:
-                log_call(name, started, attempt, "ok")
-                return data
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter; a Retry-After is honoured as a minimum."""
-        jitter = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
-        return max(retry_after or 0.0, jitter)
+        def attempt() -> dict[str, Any]:
+            data = self._session.send(operation, variables)
+            if envelope:
+                check_reply(operation, data[operation.root_field], entity)
+            return data
 
-    def _authenticated(self, operation: Operation, variables: dict[str, Any]) -> dict[str, Any]:
-        """Send with a valid token; on UNAUTHENTICATED log in once more and send once more.
-
-        Safe for mutations too: FlashFX checks the token before executing anything."""
-        token = self._valid_token()
-        try:
-            return self._transport.send(operation, variables, token.token, outcome_matters=True)
-        except Unauthenticated:
-            self._store.discard(token.token)
-        self.stats.count("relogins")
-        token = self._valid_token(stale=token.token)
-        try:
-            return self._transport.send(operation, variables, token.token, outcome_matters=True)
-        except Unauthenticated:
-            self._store.discard(token.token)
-            raise FlashFXAuthError(
-                "FlashFX refused a freshly obtained token",
-                operation=operation.name,
-                code="UNAUTHENTICATED",
-            ) from None
-
-    # --- Tokens -------------------------------------------------------------------------------
-
-    def _usable(self, token: StoredToken | None, stale: str | None) -> bool:
-        return (
-            token is not None
-            and token.token != stale
-            and time.time()
-            < token.refresh_at(max_margin=self.refresh_margin, fraction=self.refresh_fraction)
-        )
-
-    def _valid_token(self, *, stale: str | None = None) -> StoredToken:
-        """The stored token while it is fresh; else one login, made under the store's lock.
-
-        `stale` is a token FlashFX just refused: never hand it out again."""
-        current = self._store.get()
-        if self._usable(current, stale):
-            return current  # type: ignore[return-value]
-        try:
-            with self._store.login_lock():
-                # Whoever held the lock before us may have just logged in: reuse that token.
-                current = self._store.get()
-                if self._usable(current, stale):
-                    return current  # type: ignore[return-value]
-                try:
-                    token = self._login()
-                except FlashFXUnavailable:
-                    # Renewing ahead of time failed; the old token still works until `exp`.
-                    if (
-                        current is not None
-                        and current.token != stale
-                        and time.time() < current.expires_at - 1
-                    ):
-                        return current
-                    raise
-                self._store.put(token)
-                return token
-        except TokenLockTimeout as exc:
-            raise FlashFXUnavailable(
-                str(exc), operation="Login", code="LOGIN_LOCK_TIMEOUT"
-            ) from exc
-
-    def _login(self) -> StoredToken:
-        """One login (API.md §1.2), at most one per `min_login_interval` from this process;
-        a 429 is waited out (its Retry-After) up to `login_retry_after_limit` in total."""
-        login = OPERATIONS["Login"]
-        variables = {"input": {"email": self._email, "password": self._password}}
-        waited = 0.0
-        while True:
-            if self._last_login_at is not None:
-                pause = self._last_login_at + self.min_login_interval - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-            started = time.monotonic()
-            try:
-                try:
-                    data = self._transport.send(login, variables, None, outcome_matters=False)
-                finally:
-                    # FlashFX stamps a login somewhere between our send and its answer: space
-                    # the next one from the answer, or it may land inside FlashFX's second.
-                    self._last_login_at = time.monotonic()
-            except FlashFXUnavailable as exc:
-                log_call("Login", started, 1, f"{type(exc).__name__}:{exc.code}")
-                wait = exc.retry_after
-                if exc.status_code != 429 or wait is None:
-                    raise
-                if waited + wait > self.login_retry_after_limit:
-                    raise
-                waited += wait
-                self.stats.count("login_waits")
-                time.sleep(wait)
-                continue
-            except Unauthenticated:  # not expected for login; treat as refused credentials
-                log_call("Login", started, 1, "FlashFXAuthError:UNAUTHENTICATED")
-                raise FlashFXAuthError(
-                    "FlashFX refused the login", operation="Login", code="UNAUTHENTICATED"
-                ) from None
-            except FlashFXError as exc:
-                log_call("Login", started, 1, f"{type(exc).__name__}:{exc.code}")
-                raise
-            reply = data.get("login") or {}
-            if not reply.get("success") or not reply.get("token"):
-                code = reply.get("code") or "LOGIN_FAILED"
-                log_call("Login", started, 1, f"FlashFXAuthError:{code}")
-                raise FlashFXAuthError(
-                    reply.get("message") or "login refused", operation="Login", code=code
-                )
-            log_call("Login", started, 1, "ok")
-            self.stats.count("logins")
-            return StoredToken.from_jwt(reply["token"])
+        return self._retries.run(operation, attempt, self.stats)
