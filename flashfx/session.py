@@ -22,7 +22,9 @@ from .transport import Transport
 
 
 class Session:
-    """Sends operations with a valid token; thread-safe, one per client."""
+    """Sends operations with a valid token; thread-safe, one per client.
+
+    Our session with FlashFX, i.e. its token; not one of gql's sessions (flashfx/transport.py)."""
 
     def __init__(
         self,
