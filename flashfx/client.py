@@ -1,10 +1,10 @@
-"""The FlashFX client: the only module that imports gql and the only code that calls FlashFX.
+"""The FlashFX client: the only code that calls FlashFX (over flashfx/transport.py).
 
     client = FlashFXClient(url, email, password, token_store=MemoryTokenStore(),
                            connect_timeout=5, read_timeout=30)
     withdrawal = client.create_withdrawal({"amount": Decimal("250.00"), "currency": "AUD", ...})
 
-What it guarantees (API.md §1, §2; STYLE.md §7):
+What it guarantees (API.md §1, §2):
 
 * Money crosses the wire as exact JSON numbers and comes back as Decimal (no float anywhere);
   datetimes come back aware UTC; results are the dataclasses of flashfx/types.py.
@@ -17,197 +17,29 @@ What it guarantees (API.md §1, §2; STYLE.md §7):
 * Each call is logged once at INFO: operation, duration, attempts and outcome. Never a token,
   a password or a request body.
 
+This module holds the operations; each job below them has its own module: transport.py (HTTP,
+gql, the wire format), session.py (login, token renewal, logout), retry.py (the query retry
+budget), error_mapping.py (answers and failures to flashfx.errors), call_log.py (the log line
+and ClientStats).
+
 No Django here: settings are passed in (backoffice/flashfx.py builds the process's client).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import random
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
-from functools import partial
 from typing import Any
 
-import httpx
-import simplejson
-from gql import Client, GraphQLRequest
-from gql.transport.exceptions import (
-    TransportClosed,
-    TransportConnectionFailed,
-    TransportProtocolError,
-    TransportQueryError,
-    TransportServerError,
-)
-from gql.transport.httpx import HTTPXTransport
-
 from . import types
-from .errors import (
-    FlashFXAuthError,
-    FlashFXError,
-    FlashFXRejected,
-    FlashFXUnavailable,
-    OutcomeUnknown,
-)
-from .operations import OPERATIONS, Operation
-from .tokens import StoredToken, TokenLockTimeout, TokenStore
-
-log = logging.getLogger("flashfx.client")
-
-# API.md §1.4: a descriptive agent; generic ones (curl, python-requests, ...) may be blocked.
-DEFAULT_USER_AGENT = "flashfx-backoffice/0.1 (FlashFX back-office client)"
-
-# GraphQL error codes (extensions.code) that mean "try again later" (API.md §2.6, sandbox).
-_RETRYABLE_CODES = {"TOO_MANY_REQUESTS", "INTERNAL_SERVER_ERROR"}
-# Network failures that happen before a byte of the request can have reached FlashFX.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
-
-class _Unauthenticated(Exception):
-    """FlashFX refused the token (UNAUTHENTICATED): the request was not executed."""
-
-
-@dataclass
-class ClientStats:
-    """Counters for tests and health pages: how often the client logged in and retried."""
-
-    logins: int = 0  # successful logins made by this client
-    relogins: int = 0  # UNAUTHENTICATED answers that made us fetch a new token
-    login_waits: int = 0  # 429s on login that we waited out (Retry-After)
-    retries: int = 0  # query attempts after the first
-
-
-# --- Wire format ------------------------------------------------------------------------------
-
-
-def _wire(value: Any) -> Any:
-    """A variable as FlashFX takes it: Decimal stays Decimal (an exact JSON number), datetimes
-    become ISO-8601 UTC with Z and milliseconds (API.md §2.4), floats are refused."""
-    if isinstance(value, float):
-        raise TypeError("send amounts as Decimal, never float")
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"not a finite amount: {value}")
-        return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()}: give it a timezone")
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _wire(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_wire(item) for item in value]
-    return value
-
-
-class _Request(GraphQLRequest):
-    """A gql request carrying the query text printed once at import (gql's own `payload`
-    prints the document on every call)."""
-
-    def __init__(self, operation: Operation, variables: dict[str, Any] | None) -> None:
-        super().__init__(
-            operation.document, variable_values=variables, operation_name=operation.name
-        )
-        self.text = operation.text
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {"query": self.text, "operationName": self.operation_name}
-        if self.variable_values is not None:
-            payload["variables"] = self.variable_values
-        return payload
-
-
-class _Transport(HTTPXTransport):
-    """gql's HTTPXTransport over a shared httpx.Client, with two fixes.
-
-    1. Decimal: HTTPXTransport hands the payload to httpx's `json=`, which encodes it with the
-       standard json module; its `json_serialize` is only used for a debug log. We encode the
-       body with `json_serialize` ourselves, so Decimals go out as exact JSON numbers.
-    2. Secrets: gql logs request and response bodies at DEBUG; the login request holds the
-       password and its answer the token. These overrides log nothing.
-    """
-
-    def __init__(self, http: httpx.Client, url: str, **kwargs: Any) -> None:
-        super().__init__(url=url, **kwargs)
-        self._http = http
-
-    def connect(self) -> None:
-        self.client = self._http
-
-    def close(self) -> None:
-        self.client = None  # the shared httpx.Client is closed by FlashFXClient.close()
-
-    def _prepare_request(
-        self,
-        request: Any,
-        *,
-        extra_args: dict[str, Any] | None = None,
-        upload_files: bool = False,
-    ) -> dict[str, Any]:
-        headers = {"content-type": "application/json"}
-        args = dict(extra_args or {})
-        headers.update(args.pop("headers", None) or {})
-        body = self.json_serialize(request.payload)
-        return {
-            "content": body.encode() if isinstance(body, str) else body,
-            "headers": headers,
-            **args,
-        }
-
-    def _get_json_result(self, response: httpx.Response) -> Any:
-        # Unlike gql's, keeps no `response_headers` on the transport (shared state) and logs
-        # nothing.
-        try:
-            return self.json_deserialize(response.content)
-        except Exception:
-            self._raise_response_error(response, "Not a JSON answer")
-
-
-class _Channel:
-    """One gql Client + sync session. gql sessions are not thread-safe, so a channel is
-    used by one thread at a time (FlashFXClient checks them out of a pool)."""
-
-    def __init__(self, transport: _Transport) -> None:
-        self.gql = Client(transport=transport)  # no schema: no validation, no parse_result
-        self.session = self.gql.connect_sync()
-
-    def close(self) -> None:
-        self.gql.close_sync()
-
-
-def _retry_after(response: httpx.Response | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date), else the body's `retrySecs`."""
-    if response is None:
-        return None
-    header = response.headers.get("retry-after")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
-            except (TypeError, ValueError):
-                pass
-    try:
-        seconds = json.loads(response.content).get("retrySecs")
-        return max(0.0, float(seconds)) if seconds is not None else None
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
-def _excerpt(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
+from .call_log import ClientStats
+from .error_mapping import check_reply
+from .errors import FlashFXRejected
+from .operations import OPERATIONS
+from .retry import QueryRetries
+from .session import Session
+from .tokens import StoredToken, TokenStore
+from .transport import DEFAULT_USER_AGENT, Transport, to_wire
 
 
 class FlashFXClient:
@@ -234,53 +66,37 @@ class FlashFXClient:
         http_options: dict[str, Any] | None = None,
     ) -> None:
         self.api_url = api_url
-        self._email = email
-        self._password = password
-        self._store = token_store
-        self.query_retry_budget = query_retry_budget_seconds
-        self.backoff_base = backoff_base_seconds
-        self.backoff_cap = backoff_cap_seconds
-        self.min_login_interval = min_login_interval_seconds
-        self.login_retry_after_limit = login_retry_after_limit_seconds
-        self.refresh_margin = refresh_margin_seconds
-        self.refresh_fraction = refresh_margin_fraction
         self.stats = ClientStats()
-        # One httpx.Client (one keep-alive pool) for the process: httpx documents it as
-        # shareable between threads. `http_options` goes to httpx (e.g. event_hooks, verify).
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(
-                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
-            ),
-            headers={"user-agent": user_agent, "accept": "application/json"},
-            follow_redirects=False,
-            **(http_options or {}),
+        self._transport = Transport(
+            api_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            user_agent=user_agent,
+            max_idle_sessions=max_idle_sessions,
+            http_options=http_options,
         )
-        # Thread safety, decided by measuring: gql's sync session and transport keep
-        # per-request state (e.g. `response_headers`) and are not thread-safe, so each call
-        # checks a gql session out of a small pool and returns it afterwards; all of them share
-        # the one httpx.Client above. Against the sandbox (2 cores), 10 threads x 50 `balances`
-        # ran at the same rate either way (~150 calls/s, bound by the server), but with one
-        # slow call (2 s) in flight, other calls waited up to 1983 ms behind a single locked
-        # session and at most 159 ms with the pool. Unlike a session per thread, the pool does
-        # not grow with threads that come and go (runserver, thread pools): it keeps at most
-        # `max_idle_sessions` idle ones.
-        self._idle: list[_Channel] = []
-        self._pool_lock = threading.Lock()
-        self._max_idle = max_idle_sessions
-        self._closed = False
-        self._stats_lock = threading.Lock()
-        self._last_login_at: float | None = None  # time.monotonic(); written under login_lock
+        self._session = Session(
+            self._transport,
+            email,
+            password,
+            token_store=token_store,
+            stats=self.stats,
+            min_login_interval=min_login_interval_seconds,
+            login_retry_after_limit=login_retry_after_limit_seconds,
+            refresh_margin=refresh_margin_seconds,
+            refresh_fraction=refresh_margin_fraction,
+        )
+        self._retries = QueryRetries(
+            budget=query_retry_budget_seconds,
+            backoff_base=backoff_base_seconds,
+            backoff_cap=backoff_cap_seconds,
+        )
 
     # --- Lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the HTTP connections (the token stays in the store for the next process)."""
-        with self._pool_lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for channel in idle:
-            channel.close()
-        self._http.close()
+        self._transport.close()
 
     def __enter__(self) -> FlashFXClient:
         return self
@@ -292,35 +108,13 @@ class FlashFXClient:
 
     def login(self, *, force: bool = False) -> StoredToken:
         """A valid token, logging in only when needed (or when `force`d)."""
-        current = self._store.get() if force else None
-        return self._valid_token(stale=current.token if current else None)
+        return self._session.login(force=force)
 
     def logout(self) -> None:
         """Revoke the current token at FlashFX and forget it (end of a long-running command).
 
         Other processes sharing the store will log in again on their next call."""
-        current = self._store.get()
-        if current is None:
-            return
-        started = time.monotonic()
-        outcome = "ok"
-        try:
-            data = self._send(OPERATIONS["Logout"], None, current.token, outcome_matters=False)
-            reply = data.get("logout") or {}
-            if not reply.get("success"):
-                raise FlashFXRejected(
-                    reply.get("message") or "logout refused",
-                    operation="Logout",
-                    code=reply.get("code") or "",
-                )
-        except _Unauthenticated:
-            outcome = "ok (token already invalid)"
-        except FlashFXError as exc:
-            outcome = f"{type(exc).__name__}:{exc.code}"
-            raise
-        finally:
-            self._store.discard(current.token)
-            self._log("Logout", started, 1, outcome)
+        self._session.logout()
 
     # --- Public API: balances -----------------------------------------------------------------
 
@@ -440,27 +234,6 @@ class FlashFXClient:
         data = self._call(name, variables, envelope=True, entity=entity)
         return kind.from_wire(data[OPERATIONS[name].root_field][entity])
 
-    @staticmethod
-    def _check_reply(operation: Operation, reply: Any, entity: str | None) -> None:
-        """A `{success, code, message, <entity>}` reply (API.md §2.6): business failures
-        arrive as data and become FlashFXRejected."""
-        name = operation.name
-        if reply is None:  # no answer to a mutation: we cannot tell what FlashFX did
-            kind = OutcomeUnknown if operation.is_mutation else FlashFXUnavailable
-            raise kind(f"{name}: empty reply", operation=name, code="EMPTY_REPLY")
-        if not reply.get("success"):
-            raise FlashFXRejected(
-                reply.get("message") or f"{name} failed",
-                operation=name,
-                code=reply.get("code") or "",
-            )
-        if entity is not None and reply.get(entity) is None:
-            raise OutcomeUnknown(
-                f"{name} succeeded without a {entity} in the reply",
-                operation=name,
-                code="NO_ENTITY",
-            )
-
     # --- One call: retries, auth, logging -----------------------------------------------------
 
     def _call(
@@ -476,303 +249,12 @@ class FlashFXClient:
         `envelope`: the root field is a `{success, code, message}` reply, checked here so that
         a business failure is logged as such; `entity`: the reply must carry it."""
         operation = OPERATIONS[name]
-        variables = _wire(variables)
-        started = time.monotonic()
-        deadline = started + self.query_retry_budget
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                data = self._authenticated(operation, variables)
-                if envelope:
-                    self._check_reply(operation, data[operation.root_field], entity)
-            except FlashFXUnavailable as exc:
-                # Queries only: a mutation that failed here may not be repeated by us (the
-                # caller decides, with the same idempotencyKey); see flashfx/errors.py.
-                delay = self._backoff(attempt, exc.retry_after)
-                if operation.is_mutation or time.monotonic() + delay > deadline:
-                    self._log(name, started, attempt, f"{type(exc).__name__}:{exc.code}")
-                    raise
-                log.info(
-                    "flashfx %s attempt %d failed (%s); retrying in %.2f s",
-                    name,
-                    attempt,
-                    exc.code,
-                    delay,
-                )
-                with self._stats_lock:
-                    self.stats.retries += 1
-                time.sleep(delay)
-            except FlashFXError as exc:
-                self._log(name, started, attempt, f"{type(exc).__name__}:{exc.code}")
-                raise
-            else:
-                self._log(name, started, attempt, "ok")
-                return data
+        variables = to_wire(variables)
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter; a Retry-After is honoured as a minimum."""
-        jitter = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
-        return max(retry_after or 0.0, jitter)
+        def attempt() -> dict[str, Any]:
+            data = self._session.send(operation, variables)
+            if envelope:
+                check_reply(operation, data[operation.root_field], entity)
+            return data
 
-    @staticmethod
-    def _log(name: str, started: float, attempts: int, outcome: str) -> None:
-        elapsed_ms = (time.monotonic() - started) * 1000
-        log.info("flashfx %s %s %.0f ms attempts=%d", name, outcome, elapsed_ms, attempts)
-
-    def _authenticated(self, operation: Operation, variables: dict[str, Any]) -> dict[str, Any]:
-        """Send with a valid token; on UNAUTHENTICATED log in once more and send once more.
-
-        Safe for mutations too: FlashFX checks the token before executing anything."""
-        token = self._valid_token()
-        try:
-            return self._send(operation, variables, token.token, outcome_matters=True)
-        except _Unauthenticated:
-            self._store.discard(token.token)
-        with self._stats_lock:
-            self.stats.relogins += 1
-        token = self._valid_token(stale=token.token)
-        try:
-            return self._send(operation, variables, token.token, outcome_matters=True)
-        except _Unauthenticated:
-            self._store.discard(token.token)
-            raise FlashFXAuthError(
-                "FlashFX refused a freshly obtained token",
-                operation=operation.name,
-                code="UNAUTHENTICATED",
-            ) from None
-
-    # --- Tokens -------------------------------------------------------------------------------
-
-    def _usable(self, token: StoredToken | None, stale: str | None) -> bool:
-        return (
-            token is not None
-            and token.token != stale
-            and time.time()
-            < token.refresh_at(max_margin=self.refresh_margin, fraction=self.refresh_fraction)
-        )
-
-    def _valid_token(self, *, stale: str | None = None) -> StoredToken:
-        """The stored token while it is fresh; else one login, made under the store's lock.
-
-        `stale` is a token FlashFX just refused: never hand it out again."""
-        current = self._store.get()
-        if self._usable(current, stale):
-            return current  # type: ignore[return-value]
-        try:
-            with self._store.login_lock():
-                # Whoever held the lock before us may have just logged in: reuse that token.
-                current = self._store.get()
-                if self._usable(current, stale):
-                    return current  # type: ignore[return-value]
-                try:
-                    token = self._login()
-                except FlashFXUnavailable:
-                    # Renewing ahead of time failed; the old token still works until `exp`.
-                    if (
-                        current is not None
-                        and current.token != stale
-                        and time.time() < current.expires_at - 1
-                    ):
-                        return current
-                    raise
-                self._store.put(token)
-                return token
-        except TokenLockTimeout as exc:
-            raise FlashFXUnavailable(
-                str(exc), operation="Login", code="LOGIN_LOCK_TIMEOUT"
-            ) from exc
-
-    def _login(self) -> StoredToken:
-        """One login (API.md §1.2), at most one per `min_login_interval` from this process;
-        a 429 is waited out (its Retry-After) up to `login_retry_after_limit` in total."""
-        login = OPERATIONS["Login"]
-        variables = {"input": {"email": self._email, "password": self._password}}
-        waited = 0.0
-        while True:
-            if self._last_login_at is not None:
-                pause = self._last_login_at + self.min_login_interval - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-            started = time.monotonic()
-            try:
-                try:
-                    data = self._send(login, variables, None, outcome_matters=False)
-                finally:
-                    # FlashFX stamps a login somewhere between our send and its answer: space
-                    # the next one from the answer, or it may land inside FlashFX's second.
-                    self._last_login_at = time.monotonic()
-            except FlashFXUnavailable as exc:
-                self._log("Login", started, 1, f"{type(exc).__name__}:{exc.code}")
-                wait = exc.retry_after
-                if exc.status_code != 429 or wait is None:
-                    raise
-                if waited + wait > self.login_retry_after_limit:
-                    raise
-                waited += wait
-                with self._stats_lock:
-                    self.stats.login_waits += 1
-                time.sleep(wait)
-                continue
-            except _Unauthenticated:  # not expected for login; treat as refused credentials
-                self._log("Login", started, 1, "FlashFXAuthError:UNAUTHENTICATED")
-                raise FlashFXAuthError(
-                    "FlashFX refused the login", operation="Login", code="UNAUTHENTICATED"
-                ) from None
-            except FlashFXError as exc:
-                self._log("Login", started, 1, f"{type(exc).__name__}:{exc.code}")
-                raise
-            reply = data.get("login") or {}
-            if not reply.get("success") or not reply.get("token"):
-                code = reply.get("code") or "LOGIN_FAILED"
-                self._log("Login", started, 1, f"FlashFXAuthError:{code}")
-                raise FlashFXAuthError(
-                    reply.get("message") or "login refused", operation="Login", code=code
-                )
-            self._log("Login", started, 1, "ok")
-            with self._stats_lock:
-                self.stats.logins += 1
-            return StoredToken.from_jwt(reply["token"])
-
-    # --- One HTTP request ---------------------------------------------------------------------
-
-    @contextmanager
-    def _channel(self) -> Iterator[_Channel]:
-        with self._pool_lock:
-            if self._closed:
-                raise FlashFXUnavailable("the FlashFX client is closed", code="CLIENT_CLOSED")
-            channel = self._idle.pop() if self._idle else None
-        if channel is None:
-            channel = _Channel(
-                _Transport(
-                    self._http,
-                    self.api_url,
-                    json_serialize=partial(simplejson.dumps, use_decimal=True),
-                    json_deserialize=partial(json.loads, parse_float=Decimal),
-                )
-            )
-        keep = True
-        try:
-            yield channel
-        except (FlashFXError, _Unauthenticated):
-            raise  # an answer (or its absence) about this request: the session is fine
-        except BaseException:
-            keep = False  # something unexpected: don't reuse this session
-            raise
-        finally:
-            with self._pool_lock:
-                if keep and not self._closed and len(self._idle) < self._max_idle:
-                    self._idle.append(channel)
-                    channel = None
-            if channel is not None:
-                channel.close()
-
-    def _send(
-        self,
-        operation: Operation,
-        variables: dict[str, Any] | None,
-        token: str | None,
-        *,
-        outcome_matters: bool,
-    ) -> dict[str, Any]:
-        """POST one operation; gql's and httpx's exceptions become flashfx.errors ones.
-
-        `outcome_matters`: a mutation whose effect we must not guess (not login/logout). For
-        those, a failure after the request may have reached FlashFX is OutcomeUnknown."""
-        unsafe = outcome_matters and operation.is_mutation
-        name = operation.name
-        extra = {"headers": {"authorization": f"Bearer {token}"}} if token else None
-        with self._channel() as channel:
-            try:
-                return channel.session.execute(_Request(operation, variables), extra_args=extra)
-            except TransportQueryError as exc:
-                if unsafe and isinstance(exc.data, dict) and exc.data.get(operation.root_field):
-                    # It executed; an error on a nested field must not hide that.
-                    log.warning("flashfx %s: executed with field errors: %s", name, exc.errors)
-                    return exc.data
-                raise self._graphql_error(name, exc) from None
-            except TransportServerError as exc:
-                raise self._http_error(name, exc, unsafe) from None
-            except TransportProtocolError as exc:
-                # 2xx/3xx but not a GraphQL answer (HTML from a proxy, empty body...).
-                raise FlashFXUnavailable(
-                    _excerpt(str(exc)), operation=name, code="NOT_GRAPHQL"
-                ) from None
-            except TransportConnectionFailed as exc:
-                raise self._network_error(name, exc.__cause__, unsafe) from None
-            except TransportClosed as exc:  # should not happen: our transport is always open
-                raise FlashFXUnavailable(str(exc), operation=name, code="CLIENT_CLOSED") from None
-
-    @staticmethod
-    def _graphql_error(name: str, exc: TransportQueryError) -> Exception:
-        errors = [e for e in exc.errors or [] if isinstance(e, dict)]
-        codes = [(e.get("extensions") or {}).get("code") for e in errors]
-        message = "; ".join(str(e.get("message")) for e in errors) or str(exc)
-        if "UNAUTHENTICATED" in codes:
-            return _Unauthenticated(message)
-        if retryable := [c for c in codes if c in _RETRYABLE_CODES]:
-            return FlashFXUnavailable(message, operation=name, code=retryable[0])
-        if "BAD_USER_INPUT" in codes:
-            first = errors[codes.index("BAD_USER_INPUT")]
-            return FlashFXRejected(
-                str(first.get("message")),
-                operation=name,
-                code="BAD_USER_INPUT",
-                field=(first.get("extensions") or {}).get("field"),
-            )
-        # Anything else (GRAPHQL_VALIDATION_FAILED, an unknown code): the same request would get
-        # the same answer.
-        return FlashFXRejected(
-            message, operation=name, code=next((c for c in codes if c), "GRAPHQL_ERROR")
-        )
-
-    @staticmethod
-    def _http_error(name: str, exc: TransportServerError, unsafe: bool) -> Exception:
-        status = exc.code or 0
-        cause = exc.__cause__
-        response = getattr(cause, "response", None)
-        retry_after = _retry_after(response)
-        message = f"HTTP {status} from FlashFX"
-        if status == 429:  # rate limited (API.md §1.4): nothing was executed
-            return FlashFXUnavailable(
-                message,
-                operation=name,
-                code="TOO_MANY_REQUESTS",
-                retry_after=retry_after,
-                status_code=status,
-            )
-        if status == 401:
-            return _Unauthenticated(message)
-        if status == 403:  # a firewall (User-Agent, IP allow-list), not our token
-            return FlashFXAuthError(f"{message} (forbidden)", operation=name, code="HTTP_403")
-        if status == 504 and unsafe:
-            # A gateway gave up waiting for FlashFX, which may still have executed it.
-            return OutcomeUnknown(message, operation=name, code="HTTP_504")
-        if status >= 500:
-            return FlashFXUnavailable(
-                message,
-                operation=name,
-                code=f"HTTP_{status}",
-                retry_after=retry_after,
-                status_code=status,
-            )
-        return FlashFXRejected(message, operation=name, code=f"HTTP_{status}")
-
-    @staticmethod
-    def _network_error(name: str, cause: BaseException | None, unsafe: bool) -> Exception:
-        kind = type(cause).__name__ if cause is not None else "TransportError"
-        code = {
-            "ConnectError": "CONNECT_ERROR",
-            "ConnectTimeout": "CONNECT_TIMEOUT",
-            "PoolTimeout": "POOL_TIMEOUT",
-            "ReadTimeout": "READ_TIMEOUT",
-            "WriteTimeout": "WRITE_TIMEOUT",
-            "RemoteProtocolError": "CONNECTION_CLOSED",
-            "ReadError": "READ_ERROR",
-            "WriteError": "WRITE_ERROR",
-        }.get(kind, kind.upper())
-        message = f"{kind} talking to FlashFX: {cause}"
-        if isinstance(cause, _NOT_SENT) or not unsafe:
-            return FlashFXUnavailable(message, operation=name, code=code)
-        # The request may have been (partly) sent and executed: only a look-up can tell.
-        return OutcomeUnknown(message, operation=name, code=code)
+        return self._retries.run(operation, attempt, self.stats)
