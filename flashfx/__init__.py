@@ -1,3 +1,3 @@
-"""Everything that speaks to FlashFX: the schema, the client (next issue) and the sandbox."""
+"""Everything that speaks to FlashFX: the schema, the operations, the client and the sandbox."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
                            connect_timeout=5, read_timeout=30)
     withdrawal = client.create_withdrawal({"amount": Decimal("250.00"), "currency": "AUD", ...})
 
-What it guarantees (API.md §1, §2):
+What it guarantees (docs/flashfx.md §1, §2):
 
 * Money crosses the wire as exact JSON numbers and comes back as Decimal (no float anywhere);
   datetimes come back aware UTC; results are the dataclasses of flashfx/types.py.

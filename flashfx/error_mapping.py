@@ -1,6 +1,6 @@
 """From what FlashFX answered, or failed to answer, to the classes of flashfx/errors.py.
 
-Follows API.md §1.4 and §2.6. Nothing here knows gql: flashfx/transport.py catches gql's and
+Follows docs/flashfx.md §1.4 and §2.6. Nothing here knows gql: flashfx/transport.py catches gql's and
 httpx's exceptions and passes on what they carry (GraphQL errors, an HTTP status and response,
 the network error), and the client checks `{success, code, message}` replies with
 `check_reply`. The other functions return the exception for their caller to raise.
@@ -18,7 +18,7 @@ import httpx
 from .errors import FlashFXAuthError, FlashFXRejected, FlashFXUnavailable, OutcomeUnknown
 from .operations import Operation
 
-# GraphQL error codes (extensions.code) that mean "try again later" (API.md §2.6, sandbox).
+# GraphQL error codes (extensions.code) that mean "try again later" (docs/flashfx.md §2.6, sandbox).
 RETRYABLE_CODES = {"TOO_MANY_REQUESTS", "INTERNAL_SERVER_ERROR"}
 # Network failures that happen before a byte of the request can have reached FlashFX.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -59,7 +59,7 @@ def http_error(name: str, status: int, response: httpx.Response | None, unsafe: 
     """An HTTP error status. `unsafe`: a mutation whose effect we must not guess."""
     retry_after = parse_retry_after(response)
     message = f"HTTP {status} from FlashFX"
-    if status == 429:  # rate limited (API.md §1.4): nothing was executed
+    if status == 429:  # rate limited (docs/flashfx.md §1.4): nothing was executed
         return FlashFXUnavailable(
             message,
             operation=name,
@@ -111,7 +111,7 @@ def not_graphql(name: str, detail: str) -> FlashFXUnavailable:
 
 
 def check_reply(operation: Operation, reply: Any, entity: str | None) -> None:
-    """A `{success, code, message, <entity>}` reply (API.md §2.6): business failures
+    """A `{success, code, message, <entity>}` reply (docs/flashfx.md §2.6): business failures
     arrive as data and become FlashFXRejected; `entity`: the reply must carry it."""
     name = operation.name
     if reply is None:  # no answer to a mutation: we cannot tell what FlashFX did

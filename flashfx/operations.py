@@ -1,6 +1,6 @@
 """The GraphQL operations the client sends, one `.graphql` file each in flashfx/operations/.
 
-Each is read and parsed once, at import. Following API.md §1.1, an operation declares only
+Each is read and parsed once, at import. Following docs/flashfx.md §1.1, an operation declares only
 its top-level variables (e.g. `$input: CreateWithdrawalInput!`, `$id: ID!`), never nested
 ones, so a change of FlashFX's inner input types cannot break it. The tests validate every
 document against flashfx/schema.graphql; nothing validates them on each call (measured: local

@@ -1,4 +1,4 @@
-"""Logging in to FlashFX and keeping the token fresh (API.md §1.2, §1.3).
+"""Logging in to FlashFX and keeping the token fresh (docs/flashfx.md §1.2, §1.3).
 
 One login serves every thread and every process that shares the TokenStore (flashfx/tokens.py):
 a caller takes the store's login lock, re-reads the store (whoever held the lock may have just
@@ -143,7 +143,7 @@ class Session:
             ) from exc
 
     def _login(self) -> StoredToken:
-        """One login (API.md §1.2), at most one per `min_login_interval` from this process;
+        """One login (docs/flashfx.md §1.2), at most one per `min_login_interval` from this process;
         a 429 is waited out (its Retry-After) up to `login_retry_after_limit` in total."""
         login = OPERATIONS["Login"]
         variables = {"input": {"email": self._email, "password": self._password}}

@@ -43,13 +43,13 @@ from .error_mapping import (
 from .errors import FlashFXError, FlashFXUnavailable
 from .operations import Operation
 
-# API.md §1.4: a descriptive agent; generic ones (curl, python-requests, ...) may be blocked.
+# docs/flashfx.md §1.4: a descriptive agent; generic ones (curl, python-requests, ...) may be blocked.
 DEFAULT_USER_AGENT = "flashfx-backoffice/0.1 (FlashFX back-office client)"
 
 
 def to_wire(value: Any) -> Any:
     """A variable as FlashFX takes it: Decimal stays Decimal (an exact JSON number), datetimes
-    become ISO-8601 UTC with Z and milliseconds (API.md §2.4), floats are refused."""
+    become ISO-8601 UTC with Z and milliseconds (docs/flashfx.md §2.4), floats are refused."""
     if isinstance(value, float):
         raise TypeError("send amounts as Decimal, never float")
     if isinstance(value, Decimal):

@@ -128,7 +128,7 @@ class _VariableUses(Visitor):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_document_declares_only_top_level_variables(name):
-    """API.md §1.1: only the root field's own arguments are variables (`$input`, `$id`), each
+    """docs/flashfx.md §1.1: only the root field's own arguments are variables (`$input`, `$id`), each
     passed whole; no nested variables, no inline literals, none inside fragments."""
     operation = OPERATIONS[name]
     definition, *fragments = operation.document.definitions
