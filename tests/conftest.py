@@ -120,6 +120,21 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+# A fast hasher for the staff members that tests create by the hundred: Django's default
+# (PBKDF2, 1,000,000 iterations) costs ~0.3 s of CPU per password set or checked. No test
+# checks which hasher is used, only that the right password works and a wrong one does not.
+TEST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_settings():
+    """Settings for the whole run (each xdist worker is a process of its own, with its own)."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=TEST_PASSWORD_HASHERS):
+        yield
+
+
 @pytest.fixture(scope="session")
 def webhook_receiver():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
