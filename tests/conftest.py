@@ -128,11 +128,23 @@ TEST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 @pytest.fixture(scope="session", autouse=True)
 def _suite_settings():
-    """Settings for the whole run (each xdist worker is a process of its own, with its own)."""
+    """Settings for the whole run (each xdist worker is a process of its own, with its own).
+
+    FLASHFX_TOKEN_KEY: with REDIS_URL the back-office shares its FlashFX token through Redis.
+    Each worker (and each concurrent run on this machine) talks to its own sandbox, so each
+    keeps its token under a key of its own, removed again at the end.
+    """
+    from django.conf import settings
     from django.test import override_settings
 
-    with override_settings(PASSWORD_HASHERS=TEST_PASSWORD_HASHERS):
+    token_key = f"flashfx:token:test-{os.getpid()}"
+    with override_settings(PASSWORD_HASHERS=TEST_PASSWORD_HASHERS, FLASHFX_TOKEN_KEY=token_key):
         yield
+    if settings.REDIS_URL:
+        import redis
+
+        with redis.Redis.from_url(settings.REDIS_URL) as client:
+            client.delete(token_key, f"{token_key}:login-lock")
 
 
 @pytest.fixture(scope="session")
