@@ -108,6 +108,10 @@ FLASHFX_CONNECT_TIMEOUT = env_float("FLASHFX_CONNECT_TIMEOUT", default=5.0)
 FLASHFX_READ_TIMEOUT = env_float("FLASHFX_READ_TIMEOUT", default=30.0)
 # How long a query keeps retrying (backoff with jitter) before FlashFXUnavailable is raised.
 FLASHFX_QUERY_RETRY_BUDGET_SECONDS = env_float("FLASHFX_QUERY_RETRY_BUDGET_SECONDS", default=15.0)
+# The Redis key of the shared FlashFX token (with REDIS_URL). Keep the default in production:
+# every process must share one token. A test knob: the suite's parallel workers each talk to
+# their own sandbox, so tests/conftest.py gives each worker its own key.
+FLASHFX_TOKEN_KEY = env_str("FLASHFX_TOKEN_KEY", default="flashfx:token")
 
 # Sync and reconciliation (mirrors/sync.py, mirrors/reconcile.py).
 FLASHFX_SYNC_EPOCH = env_datetime(

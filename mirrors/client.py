@@ -71,7 +71,7 @@ class DatabaseTokenStore:
 
 def token_store() -> TokenStore:
     if settings.REDIS_URL:
-        return RedisTokenStore.from_url(settings.REDIS_URL)
+        return RedisTokenStore.from_url(settings.REDIS_URL, key=settings.FLASHFX_TOKEN_KEY)
     return DatabaseTokenStore()
 
 

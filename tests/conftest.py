@@ -7,6 +7,8 @@ Each test starts from an empty sandbox (POST /_sandbox/reset) and a fresh token.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import socket
 import subprocess
@@ -15,6 +17,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,14 +56,34 @@ class Received:
         return loads(self.body)
 
 
+def _scheduled_ms(body: bytes) -> int | None:
+    """A webhook's eventScheduledAt in whole milliseconds since the epoch (None: not a webhook)."""
+    try:
+        stamp = json.loads(body)["eventScheduledAt"]
+        at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except (ValueError, TypeError, KeyError):
+        return None
+    return round(at.timestamp() * 1000)
+
+
 @dataclass
 class WebhookReceiver:
-    """Stands in for the back-office's /webhooks/flashfx/: records requests byte for byte."""
+    """Stands in for the back-office's /webhooks/flashfx/: records requests byte for byte.
+
+    Left-overs of an earlier test are answered 200 but neither recorded nor given a status of
+    `answer_with`: an attempt the sandbox's clock had started (claimed) just before the reset
+    can reach us after it, under load (and with tests from any file following each other on a
+    parallel worker) well into the next test. The sandbox stamps every event when it queues
+    it (eventScheduledAt, the same on each retry), so an event queued before the reset that
+    began this test is one of those.
+    """
 
     server: ThreadingHTTPServer
     requests: list[Received] = field(default_factory=list)
     statuses: deque[int] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    since_ms: int = 0  # events queued before this (ms since the epoch) are left-overs
+    left_overs: int = 0
 
     @property
     def url(self) -> str:
@@ -71,10 +94,15 @@ class WebhookReceiver:
         with self.lock:
             self.statuses.extend(statuses)
 
-    def clear(self) -> None:
+    def clear(self, *, since: float | None = None) -> None:
+        """Forget every request; with `since` (a time.time() taken after the sandbox's reset
+        returned), also ignore events the sandbox queued before then."""
         with self.lock:
             self.requests.clear()
             self.statuses.clear()
+            if since is not None:
+                # Events queued after `since` are stamped with at least its whole millisecond.
+                self.since_ms = math.floor(since * 1000)
 
     def for_entity(self, entity_id: str) -> list[Received]:
         with self.lock:
@@ -103,7 +131,11 @@ class WebhookReceiver:
         for name, value in handler.headers.items():
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        scheduled = _scheduled_ms(body)
         with self.lock:
+            if scheduled is not None and scheduled < self.since_ms:
+                self.left_overs += 1
+                return 200
             self.requests.append(Received(handler.path, headers, body, time.monotonic()))
             return self.statuses.popleft() if self.statuses else 200
 
@@ -118,6 +150,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+# A fast hasher for the staff members that tests create by the hundred: Django's default
+# (PBKDF2, 1,000,000 iterations) costs ~0.3 s of CPU per password set or checked. No test
+# checks which hasher is used, only that the right password works and a wrong one does not.
+TEST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_settings():
+    """Settings for the whole run (each xdist worker is a process of its own, with its own).
+
+    FLASHFX_TOKEN_KEY: with REDIS_URL the back-office shares its FlashFX token through Redis.
+    Each worker (and each concurrent run on this machine) talks to its own sandbox, so each
+    keeps its token under a key of its own, removed again at the end.
+    """
+    from django.conf import settings
+    from django.test import override_settings
+
+    token_key = f"flashfx:token:test-{os.getpid()}"
+    with override_settings(PASSWORD_HASHERS=TEST_PASSWORD_HASHERS, FLASHFX_TOKEN_KEY=token_key):
+        yield
+    if settings.REDIS_URL:
+        import redis
+
+        with redis.Redis.from_url(settings.REDIS_URL) as client:
+            client.delete(token_key, f"{token_key}:login-lock")
 
 
 @pytest.fixture(scope="session")
@@ -151,6 +210,9 @@ def sandbox_url(tmp_path_factory, webhook_receiver):
         "SANDBOX_WEBHOOK_URL": webhook_receiver.url,
         "SANDBOX_WEBHOOK_RETRY_SCALE": str(RETRY_SCALE),
         "SANDBOX_WEBHOOK_TIMEOUT": "2",
+        # Each test's reset and login check the API password: a cheap scrypt saves ~0.1 s of
+        # CPU per test (no test is about the sandbox's hashing cost).
+        "SANDBOX_PASSWORD_SCRYPT_N": "16",
         "FLASHFX_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     log = (workdir / "sandbox.log").open("w")
@@ -323,7 +385,7 @@ def sandbox(sandbox_url, webhook_receiver):
     with httpx.Client(timeout=httpx.Timeout(10.0)) as http:
         response = http.post(sandbox_url + "_sandbox/reset", json={})
         assert response.status_code == 200, response.text
-        webhook_receiver.clear()
+        webhook_receiver.clear(since=time.time())
         box = Sandbox(sandbox_url, http, webhook_receiver)
         box.token = box.login()["token"]
         yield box

@@ -29,6 +29,13 @@ def _float(name: str, default: float) -> float:
 DB_PATH = Path(os.environ.get("SANDBOX_DB_PATH") or VAR_DIR / "sandbox.sqlite3")
 DB_PATH.parent.mkdir(parents=True, exist_ok=True)
 
+# scrypt's cost N for the API user's password hash (a power of two). Keep the default: it is
+# the point of hashing. A test knob: the test suite logs in and resets a few hundred times,
+# and N=2**14 costs ~50 ms of CPU per check, twice per test (tests/conftest.py sets 2**4).
+SANDBOX_PASSWORD_SCRYPT_N = int(_float("SANDBOX_PASSWORD_SCRYPT_N", 2**14))
+if SANDBOX_PASSWORD_SCRYPT_N < 2 or SANDBOX_PASSWORD_SCRYPT_N & (SANDBOX_PASSWORD_SCRYPT_N - 1):
+    raise ImproperlyConfigured("SANDBOX_PASSWORD_SCRYPT_N must be a power of two, at least 2")
+
 # Signs the sandbox's JWTs. Not a secret of anything real: the sandbox only ever runs locally.
 SECRET_KEY = os.environ.get("SANDBOX_JWT_SECRET") or "sandbox-jwt-signing-key-local-only"
 DEBUG = False
