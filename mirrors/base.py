@@ -65,3 +65,8 @@ class Mirror(models.Model):
 def money(**kwargs) -> models.DecimalField:
     """An amount in major units, as FlashFX sends it; the currency is a column beside it."""
     return models.DecimalField(max_digits=18, decimal_places=2, **kwargs)
+
+
+def blank(value: str | None) -> str:
+    """FlashFX's null or absent text as the empty string our text columns hold."""
+    return value or ""

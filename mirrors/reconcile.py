@@ -63,7 +63,7 @@ def _reconcile_entity(
     model = spec.model
     observed_at = timezone.now()
     remote = {
-        r.id: r for r in spec.read_many(client, minCreatedAt=iso(since), maxCreatedAt=iso(until))
+        r.id: r for r in spec.fetch_many(client, minCreatedAt=iso(since), maxCreatedAt=iso(until))
     }
     local = {
         o.flashfx_id: o

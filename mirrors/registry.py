@@ -50,8 +50,10 @@ class MirrorSpec:
     # The provider's version as flashfx/ parses it (flashfx.types.Deposit, ...); its class
     # name is the entity's type in flashfx/schema.graphql.
     wire: type
-    read_one: Callable[[FlashFXClient, str], Any]  # e.g. FlashFXClient.deposit
-    read_many: Callable[..., list]  # e.g. FlashFXClient.deposits, called with the filters
+    # The FlashFXClient methods that read one entity by id and a list by filters (the query
+    # fields of flashfx/schema.graphql): e.g. "deposit" and "deposits".
+    read_one: str
+    read_many: str
     # The wire version as column values, beyond what every mirror takes (external_id, the
     # status of a model with a STATUS_ORDER, raw). `context` is what `batch_context` read once
     # for a whole batch (e.g. the sub-clients that transfers point at).
@@ -62,8 +64,8 @@ class MirrorSpec:
     codes: Mapping[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
     # Statuses a row can still leave: re-read on every incremental sync.
     open_statuses: tuple[str, ...] = ()
-    # How the list query filters on status: "statuses" takes a list, "status" one at a time.
-    status_filter: str = "statuses"
+    # The list query filters on one `status` at a time, not on a list of `statuses` (§2.5).
+    one_status_per_query: bool = False
     # Webhook event -> the status it means (None: the status does not change, e.g. an FX leg).
     events: Mapping[str, str | None] = field(default_factory=dict)
     # Webhook payload key -> the columns it feeds; a payload moves only the columns it carries.
@@ -75,8 +77,16 @@ class MirrorSpec:
     # Entities whose rows this one's rows point at: synced before it.
     depends_on: tuple[str, ...] = ()
 
-    def remote(self, wire: Any, observed_at: datetime, context: Any = None) -> Remote:
-        """FlashFX's version of one entity, in this mirror's columns."""
+    def fetch_one(self, client: FlashFXClient, flashfx_id: str) -> Any:
+        """FlashFX's current version of one entity, or None if FlashFX does not know it."""
+        return getattr(client, self.read_one)(flashfx_id)
+
+    def fetch_many(self, client: FlashFXClient, **filters: Any) -> list:
+        return getattr(client, self.read_many)(**filters)
+
+    def remote(self, wire: Any, observed_at: datetime, context: Any) -> Remote:
+        """FlashFX's version of one entity in this mirror's columns; `context` as
+        `batch_context` read it for the batch the entity came in."""
         order = self.model.STATUS_ORDER
         status = wire.status if order is not None else None
         flags = [] if status is None or order.is_known(status) else [f"status {status}"]
@@ -97,14 +107,19 @@ class MirrorSpec:
             unknown=tuple(flags),
         )
 
+    def remote_of(self, wire: Any, observed_at: datetime) -> Remote:
+        """FlashFX's version of one entity that came alone (a webhook, a reply, a fetch)."""
+        return self.remote(wire, observed_at, self.batch_context([wire]))
+
     def remotes(self, wires: list, observed_at: datetime) -> list[Remote]:
         context = self.batch_context(wires)
         return [self.remote(wire, observed_at, context) for wire in wires]
 
     def apply(self, wire: Any, *, observed_at: datetime, authoritative: bool = False) -> Applied:
         """Create or update the mirror row from FlashFX's version (sync, replies, webhooks)."""
-        remote = self.remote(wire, observed_at, self.batch_context([wire]))
-        return apply_remote(self.model, remote, authoritative=authoritative)
+        return apply_remote(
+            self.model, self.remote_of(wire, observed_at), authoritative=authoritative
+        )
 
     def apply_many(
         self, wires: list, *, observed_at: datetime, changed: list[str] | None = None
@@ -119,8 +134,15 @@ class Registry:
 
     def register(self, *specs: MirrorSpec) -> None:
         for spec in specs:
-            if spec.name in self.specs and self.specs[spec.name] is not spec:
+            if self.specs.get(spec.name, spec) is not spec:
                 raise ValueError(f"a mirror named {spec.name!r} is registered already")
+            for other in self.specs.values():
+                if other is spec:
+                    continue
+                if other.model is spec.model:
+                    raise ValueError(f"{spec.model.__name__} is mirrored by {other.name!r} already")
+                if shared := set(other.events) & set(spec.events):
+                    raise ValueError(f"events {sorted(shared)} feed {other.name!r} already")
             self.specs[spec.name] = spec
 
     def all(self) -> list[MirrorSpec]:
@@ -148,12 +170,6 @@ class Registry:
             return self.specs[name]
         except KeyError:
             raise LookupError(f"no mirror is registered as {name!r}") from None
-
-    def for_model(self, model: type[Mirror]) -> MirrorSpec:
-        for spec in self.specs.values():
-            if spec.model is model:
-                return spec
-        raise LookupError(f"{model.__name__} is not a registered mirror")
 
     def for_event(self, event: str) -> tuple[MirrorSpec, str | None] | None:
         """The mirror a webhook event feeds and the status it means, or None."""

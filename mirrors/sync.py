@@ -153,13 +153,13 @@ def _oldest_moved_on(
 
 def _open_rows(client: FlashFXClient, spec: MirrorSpec, filters: dict) -> list:
     """Everything still in a non-final status, in one query or one per status (§2.5)."""
-    if spec.status_filter == "status":
+    if spec.one_status_per_query:
         return [
             row
             for status in spec.open_statuses
-            for row in spec.read_many(client, **filters, status=status)
+            for row in spec.fetch_many(client, **filters, status=status)
         ]
-    return spec.read_many(client, **filters, statuses=list(spec.open_statuses))
+    return spec.fetch_many(client, **filters, statuses=list(spec.open_statuses))
 
 
 @dataclass
@@ -210,7 +210,7 @@ def _walk(
     client: FlashFXClient, spec: MirrorSpec, run: SyncRun, since: datetime, until: datetime
 ) -> None:
     windows = walk_windows(
-        lambda filters: spec.read_many(client, **filters),
+        lambda filters: spec.fetch_many(client, **filters),
         since,
         until,
         max_rows=settings.FLASHFX_SYNC_WINDOW_MAX_ROWS,

@@ -9,56 +9,52 @@ from __future__ import annotations
 from typing import Any
 
 from flashfx import types
-from flashfx.client import FlashFXClient
+from mirrors.base import blank
 from mirrors.registry import MirrorSpec, register
 
 from .models import Recipient, Sender, SubClient
 
 
-def _blank(value: str | None) -> str:
-    return value or ""
-
-
 def sender_columns(wire: types.Sender, context: Any = None) -> dict[str, Any]:
     return {
-        "nick_name": _blank(wire.nick_name),
-        "first_name": _blank(wire.first_name),
-        "middle_name": _blank(wire.middle_name),
-        "last_name": _blank(wire.last_name),
-        "company_name": _blank(wire.company_name),
-        "email": _blank(wire.email),
-        "country": _blank(wire.country),
+        "nick_name": blank(wire.nick_name),
+        "first_name": blank(wire.first_name),
+        "middle_name": blank(wire.middle_name),
+        "last_name": blank(wire.last_name),
+        "company_name": blank(wire.company_name),
+        "email": blank(wire.email),
+        "country": blank(wire.country),
         "flashfx_created_at": wire.created_at,
     }
 
 
 def recipient_columns(wire: types.Recipient, context: Any = None) -> dict[str, Any]:
     return {
-        "nick_name": _blank(wire.nick_name),
-        "display_name": _blank(wire.display_name),
+        "nick_name": blank(wire.nick_name),
+        "display_name": blank(wire.display_name),
         "account_id_type": wire.account_id_type,
         "currency": wire.currency,
-        "country": _blank(wire.country),
-        "first_name": _blank(wire.first_name),
-        "last_name": _blank(wire.last_name),
-        "company_name": _blank(wire.company_name),
-        "email": _blank(wire.email),
-        "bsb": _blank(wire.bsb),
-        "account_no": _blank(wire.account_no),
-        "payid": _blank(wire.payid),
-        "iban": _blank(wire.iban),
-        "bic": _blank(wire.bic),
+        "country": blank(wire.country),
+        "first_name": blank(wire.first_name),
+        "last_name": blank(wire.last_name),
+        "company_name": blank(wire.company_name),
+        "email": blank(wire.email),
+        "bsb": blank(wire.bsb),
+        "account_no": blank(wire.account_no),
+        "payid": blank(wire.payid),
+        "iban": blank(wire.iban),
+        "bic": blank(wire.bic),
         "flashfx_created_at": wire.created_at,
     }
 
 
 def sub_client_columns(wire: types.SubClient, context: Any = None) -> dict[str, Any]:
     return {
-        "client_type": _blank(wire.client_type),
-        "full_name": _blank(wire.full_name),
-        "legal_name": _blank(wire.legal_name),
-        "bsb": _blank(wire.bsb),
-        "account_no": _blank(wire.account_no),
+        "client_type": blank(wire.client_type),
+        "full_name": blank(wire.full_name),
+        "legal_name": blank(wire.legal_name),
+        "bsb": blank(wire.bsb),
+        "account_no": blank(wire.account_no),
         "flashfx_created_at": wire.created_at,
     }
 
@@ -67,13 +63,12 @@ SUB_CLIENTS = MirrorSpec(
     name="subclients",
     model=SubClient,
     wire=types.SubClient,
-    read_one=FlashFXClient.sub_client,
-    read_many=FlashFXClient.sub_clients,
+    read_one="sub_client",
+    read_many="sub_clients",
     columns=sub_client_columns,
-    # §3.9.4: temporary until FlashFX has checked the sub-client. The list query filters on one
-    # `status` at a time (§2.5).
+    # §3.9.4: temporary until FlashFX has checked the sub-client.
     open_statuses=("INITIATED", "UNAPPROVED"),
-    status_filter="status",
+    one_status_per_query=True,
     events={f"subclient_{s.lower()}": s for s in SubClient.STATUS_ORDER.ranks},
     event_columns={"fullName": ("full_name",), "externalId": ("external_id",)},
     compared=("flashfx_status", "full_name", "bsb", "account_no"),
@@ -83,8 +78,8 @@ SENDERS = MirrorSpec(
     name="senders",
     model=Sender,
     wire=types.Sender,
-    read_one=FlashFXClient.sender,
-    read_many=FlashFXClient.senders,
+    read_one="sender",
+    read_many="senders",
     columns=sender_columns,
     compared=("first_name", "last_name", "company_name", "email"),
 )
@@ -93,8 +88,8 @@ RECIPIENTS = MirrorSpec(
     name="recipients",
     model=Recipient,
     wire=types.Recipient,
-    read_one=FlashFXClient.recipient,
-    read_many=FlashFXClient.recipients,
+    read_one="recipient",
+    read_many="recipients",
     columns=recipient_columns,
     compared=(
         "account_id_type",

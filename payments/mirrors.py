@@ -12,18 +12,14 @@ from decimal import Decimal
 from typing import Any
 
 from flashfx import types
-from flashfx.client import FlashFXClient
 from flashfx.schema import enum_values
+from mirrors.base import blank
 from mirrors.registry import BalanceEffect, MirrorSpec, register
 from parties import selectors as parties
 
 from .models import Deposit, Payment, Withdrawal
 
 ZERO = Decimal("0.00")
-
-
-def _blank(value: str | None) -> str:
-    return value or ""
 
 
 def sub_clients_of(wires: Iterable[Any]) -> dict[str, int]:
@@ -34,56 +30,56 @@ def sub_clients_of(wires: Iterable[Any]) -> dict[str, int]:
 def _sub_client(wire: Any, sub_clients: Mapping[str, int]) -> dict[str, Any]:
     return {
         "sub_client_id": sub_clients.get(wire.sub_client_id or ""),
-        "sub_client_flashfx_id": _blank(wire.sub_client_id),
+        "sub_client_flashfx_id": blank(wire.sub_client_id),
     }
 
 
 def deposit_columns(wire: types.Deposit, sub_clients: Mapping[str, int]) -> dict[str, Any]:
     sender = wire.sender or {}
     return {
-        "status_message": _blank(wire.status_message),
+        "status_message": blank(wire.status_message),
         "amount": wire.amount,
         "currency": wire.currency,
         "total_fee": wire.total_fee,
-        "external_reference": _blank(wire.external_reference),
+        "external_reference": blank(wire.external_reference),
         **_sub_client(wire, sub_clients),
-        "sender_account_name": _blank(sender.get("accountName")),
-        "sender_bank_name": _blank(sender.get("bankName")),
-        "sender_bsb": _blank(sender.get("bsb")),
-        "sender_account_no": _blank(sender.get("accountNo")),
+        "sender_account_name": blank(sender.get("accountName")),
+        "sender_bank_name": blank(sender.get("bankName")),
+        "sender_bsb": blank(sender.get("bsb")),
+        "sender_account_no": blank(sender.get("accountNo")),
         "flashfx_created_at": wire.created_at,
         "cleared_at": wire.cleared_at,
         "refund_amount": wire.refund_amount,
-        "refund_reason": _blank(wire.refund_reason),
+        "refund_reason": blank(wire.refund_reason),
         "refunded_at": wire.refunded_at,
-        "rail": _blank(wire.rail),
-        "rail_service": _blank(wire.rail_service),
+        "rail": blank(wire.rail),
+        "rail_service": blank(wire.rail_service),
     }
 
 
 def withdrawal_columns(wire: types.Withdrawal, sub_clients: Mapping[str, int]) -> dict[str, Any]:
     recipient = wire.recipient or {}
     return {
-        "status_message": _blank(wire.status_message),
-        "reject_code": _blank(wire.reject_code),
+        "status_message": blank(wire.status_message),
+        "reject_code": blank(wire.reject_code),
         "amount": wire.amount,
         "currency": wire.currency,
         "total_fee": wire.total_fee,
-        "external_reference": _blank(wire.external_reference),
+        "external_reference": blank(wire.external_reference),
         **_sub_client(wire, sub_clients),
-        "recipient_flashfx_id": _blank(recipient.get("id")),
-        "recipient_name": _blank(recipient.get("displayName")),
-        "recipient_bsb": _blank(recipient.get("bsb")),
-        "recipient_account_no": _blank(recipient.get("accountNo")),
-        "recipient_payid": _blank(recipient.get("payid")),
+        "recipient_flashfx_id": blank(recipient.get("id")),
+        "recipient_name": blank(recipient.get("displayName")),
+        "recipient_bsb": blank(recipient.get("bsb")),
+        "recipient_account_no": blank(recipient.get("accountNo")),
+        "recipient_payid": blank(recipient.get("payid")),
         "flashfx_created_at": wire.created_at,
         "cleared_at": wire.cleared_at,
         "rejected_at": wire.rejected_at,
         "refunded_at": wire.refunded_at,
         "refund_amount": wire.refund_amount,
-        "refund_reason": _blank(wire.refund_reason),
-        "rail": _blank(wire.rail),
-        "rail_service": _blank(wire.rail_service),
+        "refund_reason": blank(wire.refund_reason),
+        "rail": blank(wire.rail),
+        "rail_service": blank(wire.rail_service),
     }
 
 
@@ -91,15 +87,15 @@ def payment_columns(wire: types.Payment, sub_clients: Mapping[str, int]) -> dict
     recipient = wire.recipient or {}
     return {
         "size": wire.size,
-        "currency": _blank(wire.currency),
+        "currency": blank(wire.currency),
         "from_currency": wire.from_currency,
         "to_currency": wire.to_currency,
         "from_amount": wire.from_amount,
         "to_amount": wire.to_amount,
-        "external_reference": _blank(wire.external_reference),
+        "external_reference": blank(wire.external_reference),
         **_sub_client(wire, sub_clients),
-        "recipient_flashfx_id": _blank(recipient.get("id")),
-        "recipient_name": _blank(recipient.get("displayName")),
+        "recipient_flashfx_id": blank(recipient.get("id")),
+        "recipient_name": blank(recipient.get("displayName")),
         "flashfx_created_at": wire.created_at,
     }
 
@@ -135,8 +131,8 @@ DEPOSITS = MirrorSpec(
     name="deposits",
     model=Deposit,
     wire=types.Deposit,
-    read_one=FlashFXClient.deposit,
-    read_many=FlashFXClient.deposits,
+    read_one="deposit",
+    read_many="deposits",
     columns=deposit_columns,
     batch_context=sub_clients_of,
     open_statuses=("INITIALISED", "REVIEWING", "REFUNDING"),
@@ -177,8 +173,8 @@ WITHDRAWALS = MirrorSpec(
     name="withdrawals",
     model=Withdrawal,
     wire=types.Withdrawal,
-    read_one=FlashFXClient.withdrawal,
-    read_many=FlashFXClient.withdrawals,
+    read_one="withdrawal",
+    read_many="withdrawals",
     columns=withdrawal_columns,
     batch_context=sub_clients_of,
     codes={"rejectCode": ("reject_code", enum_values("RejectCode"))},  # §3.3.4: "may grow"
@@ -225,8 +221,8 @@ PAYMENTS = MirrorSpec(
     name="payments",
     model=Payment,
     wire=types.Payment,
-    read_one=FlashFXClient.payment,
-    read_many=FlashFXClient.payments,
+    read_one="payment",
+    read_many="payments",
     columns=payment_columns,
     batch_context=sub_clients_of,
     open_statuses=("OPEN",),

@@ -49,7 +49,7 @@ def _remote_from_event(
 ) -> Remote:
     """The payload as a partial provider version: only the columns its keys feed."""
     wire = spec.wire.from_wire({**payload, "status": status})
-    full = spec.remote(wire, observed_at, spec.batch_context([wire]))
+    full = spec.remote_of(wire, observed_at)
     wanted = {"flashfx_status", "raw"} | {
         c for key in payload if key in spec.event_columns for c in spec.event_columns[key]
     }
@@ -64,7 +64,7 @@ def _remote_from_event(
 
 def _fetch(spec: MirrorSpec, flashfx_id: str):
     """The entity as FlashFX has it now (for one we do not mirror yet)."""
-    found = spec.read_one(flashfx_client(), flashfx_id)
+    found = spec.fetch_one(flashfx_client(), flashfx_id)
     if found is None:
         raise LookupError(f"FlashFX does not know {spec.model.__name__} {flashfx_id}")
     return found

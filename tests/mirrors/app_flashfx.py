@@ -117,7 +117,7 @@ def populate(sandbox) -> None:
 
 def remote_ids() -> dict[str, set[str]]:
     client = flashfx_client()
-    return {spec.name: {r.id for r in spec.read_many(client)} for spec in registry.all()}
+    return {spec.name: {r.id for r in spec.fetch_many(client)} for spec in registry.all()}
 
 
 def mirrored_ids() -> dict[str, set[str]]:

@@ -84,7 +84,7 @@ def settle(client: FlashFXClient) -> None:
 
 
 def remote_ids(client: FlashFXClient) -> dict[str, set[str]]:
-    return {spec.name: {r.id for r in spec.read_many(client)} for spec in registry.all()}
+    return {spec.name: {r.id for r in spec.fetch_many(client)} for spec in registry.all()}
 
 
 def test_a_full_sync_mirrors_every_entity_field_for_field(sandbox, client):

@@ -60,6 +60,12 @@ SUB_CLIENT = {
     },
 }
 MIRRORS = {"deposit": Deposit, "withdrawal": Withdrawal, "payment": Payment, "subclient": SubClient}
+SPECS = {
+    "deposit": "deposits",
+    "withdrawal": "withdrawals",
+    "payment": "payments",
+    "subclient": "subclients",
+}
 KEPT_HEADERS = ("content-type", "user-agent", "flashfx-request-id", "flashfx-signature")
 
 
@@ -195,8 +201,7 @@ def regular(received: list) -> list:
 
 def version_fields(kind: str, version: Any, at: datetime) -> dict[str, Any]:
     """FlashFX's version of an entity as mirror columns (all of them but `raw`)."""
-    spec = registry.for_model(MIRRORS[kind])
-    remote = spec.remote(version, at, spec.batch_context([version]))
+    remote = registry.get(SPECS[kind]).remote_of(version, at)
     return {k: v for k, v in remote.fields.items() if k != "raw"}
 
 
