@@ -22,7 +22,7 @@ gql, the wire format), session.py (login, token renewal, logout), retry.py (the 
 budget), error_mapping.py (answers and failures to flashfx.errors), call_log.py (the log line
 and ClientStats).
 
-No Django here: settings are passed in (backoffice/flashfx.py builds the process's client).
+No Django here: settings are passed in (mirrors/client.py builds the process's client).
 """
 
 from __future__ import annotations

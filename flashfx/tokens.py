@@ -7,7 +7,7 @@ in) and only then logs in, holding the lock across the login HTTP call.
 
 Implementations: `MemoryTokenStore` (one process: tests, scripts), `RedisTokenStore` (every
 process that shares the Redis). The database one is Django code and lives in
-backoffice/flashfx.py. No Django here.
+mirrors/client.py. No Django here.
 """
 
 from __future__ import annotations
