@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import logging
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+
+log = logging.getLogger(__name__)
 
 
 class BackofficeConfig(AppConfig):
@@ -15,11 +19,20 @@ class BackofficeConfig(AppConfig):
         post_migrate.connect(_ensure_roles, dispatch_uid="backoffice.ensure_roles")
 
 
-def _ensure_roles(sender: AppConfig, **kwargs: object) -> None:
-    """After the last app's post_migrate, when every app's permissions exist."""
+def _ensure_roles(sender: AppConfig, plan=None, **kwargs: object) -> None:
+    """After the last app's post_migrate, when every app's permissions exist.
+
+    Not after unapplying migrations: the roles name the permissions of this version's models,
+    which a rollback towards an earlier version may have taken away (its own migrate sets its
+    roles when it is deployed).
+    """
     from django.apps import apps
 
-    if sender is list(apps.get_app_configs())[-1]:
-        from .roles import ensure_roles
+    if sender is not list(apps.get_app_configs())[-1]:
+        return
+    if plan and any(backwards for _migration, backwards in plan):
+        log.warning("migrations were unapplied: roles left as they are (no ensure_roles)")
+        return
+    from .roles import ensure_roles
 
-        ensure_roles()
+    ensure_roles()

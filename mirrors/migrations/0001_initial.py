@@ -8,6 +8,7 @@ content types move too, so their permissions, the roles holding them and admin h
 
 import django.db.models.deletion
 import django.utils.timezone
+from django.conf import settings
 from django.db import migrations, models
 
 MOVED = {
@@ -16,25 +17,57 @@ MOVED = {
 }
 
 
-def move_content_types(apps, schema_editor):
+def _move(apps, db: str, model: str, source_app: str, target_app: str) -> None:
+    """The content type of `model` moves from `source_app` to `target_app`, and with it the
+    permissions, who holds them, and the admin's history of its rows.
+
+    Usually that is renaming the row. If the target's content type exists already (something
+    asked for it before this ran), the two are merged into it: a permission the target lacks
+    moves over, one it has is given to whoever held the source's, and the source goes.
+    """
     ContentType = apps.get_model("contenttypes", "ContentType")
-    db = schema_editor.connection.alias
+    Permission = apps.get_model("auth", "Permission")
+    Group = apps.get_model("auth", "Group")
+    User = apps.get_model(settings.AUTH_USER_MODEL)
+    LogEntry = apps.get_model("admin", "LogEntry")
+    types = ContentType.objects.using(db)
+    source = types.filter(app_label=source_app, model=model).first()
+    if source is None:
+        return  # a new database: post_migrate creates the target's later
+    target = types.filter(app_label=target_app, model=model).first()
+    if target is None:
+        source.app_label = target_app
+        source.save(using=db, update_fields=["app_label"])
+        return
+    group_holders = Group.permissions.through.objects.using(db)
+    user_holders = User.user_permissions.through.objects.using(db)
+    for permission in Permission.objects.using(db).filter(content_type=source):
+        twin = Permission.objects.using(db).filter(
+            content_type=target, codename=permission.codename
+        ).first()
+        if twin is None:
+            permission.content_type = target
+            permission.save(using=db, update_fields=["content_type"])
+            continue
+        for holder in group_holders.filter(permission=permission):
+            group_holders.get_or_create(group_id=holder.group_id, permission=twin)
+        for holder in user_holders.filter(permission=permission):
+            user_holders.get_or_create(user_id=holder.user_id, permission=twin)
+        permission.delete()
+    LogEntry.objects.using(db).filter(content_type=source).update(content_type=target)
+    source.delete()
+
+
+def move_content_types(apps, schema_editor):
     for old_app, models_ in MOVED.items():
         for model in models_:
-            if ContentType.objects.using(db).filter(app_label="mirrors", model=model).exists():
-                continue  # created already (a database migrated by an unreleased version)
-            ContentType.objects.using(db).filter(app_label=old_app, model=model).update(
-                app_label="mirrors"
-            )
+            _move(apps, schema_editor.connection.alias, model, old_app, "mirrors")
 
 
 def restore_content_types(apps, schema_editor):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    db = schema_editor.connection.alias
     for old_app, models_ in MOVED.items():
-        ContentType.objects.using(db).filter(app_label="mirrors", model__in=models_).update(
-            app_label=old_app
-        )
+        for model in models_:
+            _move(apps, schema_editor.connection.alias, model, "mirrors", old_app)
 
 
 class Migration(migrations.Migration):
@@ -43,7 +76,10 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("backoffice", "0004_move_flashfx_token_to_mirrors"),
+        ("admin", "0003_logentry_add_action_flag_choices"),
+        ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
         ("parties", "0001_initial"),
         ("payments", "0003_move_sync_records_to_mirrors"),
     ]

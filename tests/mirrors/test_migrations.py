@@ -3,7 +3,8 @@ with a row in every moved table, migrates to today's head and still holds them a
 
 Sync runs, drift reports and items, balance snapshots and checks came from payments/, the token
 row from backoffice/ (payments 0003, backoffice 0004, mirrors 0001). Their content types move
-with them, so the permissions a role holds stay the same rows.
+with them, so the permissions a role holds stay the same rows. Both directions run as an
+operator would run them (`manage.py migrate`, post_migrate included).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group, Permission, User
+from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 
 from mirrors.models import (
     BalanceCheck,
@@ -28,28 +32,31 @@ from mirrors.models import (
 BEFORE_THE_MOVE = [
     ("backoffice", "0003_audit_append_only"),
     ("payments", "0002_money_action_permissions"),
-    ("parties", "0001_initial"),
-    ("webhooks", "0001_initial"),
 ]
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def migrate(targets) -> MigrationExecutor:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return MigrationExecutor(connection)
+def back_to_before_the_move():
+    """As an operator rolls back: `migrate <app> <migration>` (post_migrate and all)."""
+    call_command("migrate", "payments", "0002", verbosity=0)
+    call_command("migrate", "backoffice", "0003", verbosity=0)
+    tables = connection.introspection.table_names()
+    assert "payments_syncrun" in tables and "backoffice_flashfxtoken" in tables
+    assert not any(table.startswith("mirrors_") for table in tables)
+    loader = MigrationLoader(connection)
+    others = [
+        n for n in loader.graph.leaf_nodes() if n[0] not in ("backoffice", "payments", "mirrors")
+    ]
+    return loader.project_state([*BEFORE_THE_MOVE, *others]).apps
 
 
-def head() -> list[tuple[str, str]]:
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
+def forward_to_head():
+    call_command("migrate", verbosity=0)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_every_moved_table_keeps_its_rows_and_its_permissions():
-    executor = migrate(BEFORE_THE_MOVE)
-    old = executor.loader.project_state(BEFORE_THE_MOVE).apps
-    assert not any(app == "mirrors" for app, _ in executor.loader.applied_migrations)
+    old = back_to_before_the_move()
 
     run = old.get_model("payments", "SyncRun").objects.create(
         entity="deposits", mode="full", until=AT, fetched=7, changed_ids=["a1", "a2"]
@@ -82,7 +89,7 @@ def test_every_moved_table_keeps_its_rows_and_its_permissions():
     )
     old.get_model("auth", "Group").objects.get(name="viewer").permissions.add(old_permission)
 
-    migrate(head())
+    forward_to_head()
 
     moved = SyncRun.objects.get(pk=run.pk)
     assert (moved.entity, moved.fetched, moved.changed_ids) == ("deposits", 7, ["a1", "a2"])
@@ -101,3 +108,31 @@ def test_every_moved_table_keeps_its_rows_and_its_permissions():
     assert not Permission.objects.filter(
         content_type__app_label="payments", codename="view_syncrun"
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_content_types_created_early_are_merged_not_left_behind():
+    """If the mirrors content type exists before the move (something asked for it early), the
+    old one is merged into it: who held the old permission holds the new, history follows."""
+    old = back_to_before_the_move()
+    types = old.get_model("contenttypes", "ContentType").objects
+    permissions = old.get_model("auth", "Permission").objects
+    source = types.get(app_label="payments", model="syncrun")
+    early = types.create(app_label="mirrors", model="syncrun")
+    permissions.create(content_type=early, codename="view_syncrun", name="Can view sync run")
+    run = old.get_model("payments", "SyncRun").objects.create(
+        entity="deposits", mode="full", until=AT
+    )
+    clerk = old.get_model("auth", "User").objects.create(username="clerk")
+    clerk.user_permissions.add(permissions.get(content_type=source, codename="view_syncrun"))
+    old.get_model("admin", "LogEntry").objects.create(
+        user=clerk, content_type=source, object_id=str(run.pk), object_repr="sync", action_flag=2
+    )
+
+    forward_to_head()
+
+    assert not ContentType.objects.filter(app_label="payments", model="syncrun").exists()
+    assert User.objects.get(username="clerk").has_perm("mirrors.view_syncrun")
+    assert Permission.objects.filter(codename="view_syncrun").count() == 1
+    entry = LogEntry.objects.get(object_id=str(run.pk))
+    assert entry.get_edited_object() == SyncRun.objects.get(pk=run.pk)
