@@ -34,6 +34,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/dashboard.html", context)
 
 
+def _event_id(value: str) -> int | None:
+    """An audit event id from the query string; anything else (e.g. "²", which isdigit() takes
+    but int() refuses, or more digits than a bigint holds) is no cursor: the first page."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
 @require_safe
 @permission_required("backoffice.view_auditevent", raise_exception=True)
 @vary_on_headers("HX-Request")
@@ -45,7 +51,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
     page = selectors.audit_event_list(
         action=action,
         actor=actor,
-        before=int(before) if before.isdigit() else None,
+        before=_event_id(before),
         size=AUDIT_PAGE,
     )
     context = {

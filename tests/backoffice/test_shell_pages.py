@@ -290,6 +290,17 @@ def test_the_audit_trail_pages_by_keyset(as_role, monkeypatch):
     assert "Older" not in second.content.decode()
 
 
+@pytest.mark.parametrize("before", ["\u00b2", "9" * 30, "-1", "1e3", "abc", ""])
+def test_a_cursor_that_is_not_an_event_id_shows_the_first_page(as_role, before):
+    client = as_role(roles.COMPLIANCE)
+    events(audit.EXPORTED)
+
+    response = client.get("/audit/", {"before": before})
+
+    assert response.status_code == 200
+    assert response.context["events"][0] == AuditEvent.objects.order_by("-pk").first()
+
+
 def test_an_htmx_request_gets_only_the_rows(as_role):
     client = as_role(roles.COMPLIANCE)
     events(audit.EXPORTED, audit.SETTINGS_CHANGED)
