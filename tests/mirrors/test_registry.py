@@ -22,6 +22,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLScalarType,
     get_named_type,
+    get_nullable_type,
 )
 
 from flashfx.client import FlashFXClient
@@ -54,8 +55,7 @@ def status_values(spec: MirrorSpec) -> frozenset[str]:
 
 def sample(field_name: str, field: GraphQLField, depth: int = 0) -> Any:
     """A value FlashFX could send for this field: every field filled, so every column is fed."""
-    kind = field.type.of_type if hasattr(field.type, "of_type") else field.type
-    if isinstance(kind, GraphQLList):
+    if isinstance(get_nullable_type(field.type), GraphQLList):
         return []
     named = get_named_type(field.type)
     if isinstance(named, GraphQLEnumType):
@@ -67,7 +67,7 @@ def sample(field_name: str, field: GraphQLField, depth: int = 0) -> Any:
         return "65f0c0ffee0000000000c001"
     if named.name == "Float":
         return Decimal("12.34")
-    if named.name in ("Int",):
+    if named.name == "Int":
         return 1
     if named.name == "Boolean":
         return True
