@@ -31,6 +31,9 @@ READ = (
     "payments.view_deposit",
     "payments.view_withdrawal",
     "payments.view_payment",
+    "payments.view_expectedpayment",
+    "payments.view_depositrefund",
+    "payments.view_approval",
     "mirrors.view_balancesnapshot",
     "mirrors.view_syncrun",
     "mirrors.view_driftreport",
@@ -48,8 +51,16 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     VIEWER: READ,
     OPERATOR: READ
     + EXPORT
-    + ("payments.reject_deposit", "payments.create_payout", "payments.create_payment"),
-    APPROVER: READ + EXPORT + ("payments.approve_payout", "payments.approve_payment"),
+    + (
+        "payments.review_deposit",
+        "payments.add_expectedpayment",
+        "payments.reject_deposit",
+        "payments.create_payout",
+        "payments.create_payment",
+    ),
+    APPROVER: READ
+    + EXPORT
+    + ("payments.approve_refund", "payments.approve_payout", "payments.approve_payment"),
     COMPLIANCE: READ + EXPORT + AUDIT,
     ADMIN: READ
     + AUDIT

@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import os
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
@@ -140,6 +141,25 @@ for _entry in FLASHFX_WEBHOOK_ALLOWED_IPS:
             ) from None
 FLASHFX_WEBHOOK_RETENTION_DAYS = env_int("FLASHFX_WEBHOOK_RETENTION_DAYS", default=30)
 FLASHFX_WEBHOOK_SILENCE_MINUTES = env_int("FLASHFX_WEBHOOK_SILENCE_MINUTES", default=30)
+
+# Deposits (payments/services/): a rejection (refund) above this amount, in this currency, needs
+# a second member's approval; in any other currency it always does. Approvals not decided
+# within APPROVAL_TTL_HOURS expire. COMPANY_NAMES are the company's own names (legal and trading,
+# comma-separated): a deposit from a payer named neither so nor as the sub-client paid to is
+# marked third-party.
+DEPOSIT_REFUND_APPROVAL_THRESHOLD = env_str("DEPOSIT_REFUND_APPROVAL_THRESHOLD", default="10000.00")
+DEPOSIT_REFUND_APPROVAL_CURRENCY = env_str("DEPOSIT_REFUND_APPROVAL_CURRENCY", default="AUD")
+try:
+    DEPOSIT_REFUND_APPROVAL_THRESHOLD = Decimal(DEPOSIT_REFUND_APPROVAL_THRESHOLD)
+    if not DEPOSIT_REFUND_APPROVAL_THRESHOLD.is_finite() or DEPOSIT_REFUND_APPROVAL_THRESHOLD < 0:
+        raise InvalidOperation
+except InvalidOperation:
+    raise ImproperlyConfigured(
+        "DEPOSIT_REFUND_APPROVAL_THRESHOLD must be an amount >= 0, e.g. 10000.00, "
+        f"not {DEPOSIT_REFUND_APPROVAL_THRESHOLD!r}"
+    ) from None
+APPROVAL_TTL_HOURS = env_int("APPROVAL_TTL_HOURS", default=24)
+COMPANY_NAMES = env_list("COMPANY_NAMES", default="Demo Company Pty Ltd" if DEBUG else "")
 
 # Staff sign-in (backoffice/accounts.py): password or Google, then always a TOTP code.
 STAFF_IDLE_TIMEOUT_SECONDS = env_int("STAFF_IDLE_TIMEOUT_SECONDS", default=15 * 60)

@@ -13,6 +13,11 @@ entity) or `apply_remote_many` (a sync window), which share `decide`:
 
 Each entity is serialised by a row lock (SELECT ... FOR UPDATE; on SQLite the IMMEDIATE
 transaction already serialises writers), and a concurrent first insert is absorbed.
+
+Every row created and every status that moved is written down as a StatusChange, with the
+source that brought it ("sync", "webhook #<event id>", "reconcile", "reply"), in the same
+transaction: the history a timeline shows. The callers get the same moves as `Change`s, for
+the apps' own follow-ups (MirrorSpec.on_change).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .base import Mirror
+from .models import StatusChange
 
 
 class Outcome(enum.StrEnum):
@@ -42,6 +48,53 @@ class Applied:
     obj: Mirror
     outcome: Outcome
     changed: list[str] = field(default_factory=list)
+    previous_status: str | None = None  # the status before; None when the row was created
+
+
+@dataclass(frozen=True)
+class Change:
+    """A row created, or whose status moved: what the apps follow up on (MirrorSpec.on_change)."""
+
+    obj: Mirror
+    created: bool
+    old_status: str  # "" when created
+    new_status: str
+
+    @property
+    def status_moved(self) -> bool:
+        return self.old_status != self.new_status
+
+
+def change_of(applied: Applied) -> Change | None:
+    """The Change an apply_remote() made, or None when it neither created nor moved a status."""
+    status = getattr(applied.obj, "flashfx_status", "")
+    if applied.outcome is Outcome.CREATED:
+        return Change(applied.obj, True, "", status)
+    if applied.outcome is Outcome.UPDATED and applied.previous_status != status:
+        return Change(applied.obj, False, applied.previous_status or "", status)
+    return None
+
+
+def _history(
+    model: type[Mirror], changes: list[Change], observed: dict[str, datetime], source: str
+):
+    if model.STATUS_ORDER is None or not changes:
+        return
+    entity = model._meta.label_lower
+    StatusChange.objects.bulk_create(
+        [
+            StatusChange(
+                entity=entity,
+                flashfx_id=c.obj.flashfx_id,
+                old_status=c.old_status,
+                new_status=c.new_status,
+                observed_at=observed[c.obj.flashfx_id],
+                source=source[:64],
+            )
+            for c in changes
+        ],
+        batch_size=500,
+    )
 
 
 @dataclass(frozen=True)
@@ -108,34 +161,53 @@ def _new_row(model: type[Mirror], remote: Remote) -> Mirror:
     )
 
 
-def apply_remote(model: type[Mirror], remote: Remote, *, authoritative: bool = False) -> Applied:
+def apply_remote(
+    model: type[Mirror], remote: Remote, *, authoritative: bool = False, source: str = ""
+) -> Applied:
     """Apply one provider version to its mirror row, creating it if needed."""
     with transaction.atomic():
-        obj = model.objects.select_for_update().filter(flashfx_id=remote.flashfx_id).first()
-        if obj is None:
-            try:
-                with transaction.atomic():  # a savepoint, so a lost insert race leaves us usable
-                    obj = _new_row(model, remote)
-                    obj.save(force_insert=True)
-                return Applied(obj, Outcome.CREATED, list(remote.fields))
-            except IntegrityError:
-                obj = model.objects.select_for_update().get(flashfx_id=remote.flashfx_id)
-        outcome, changes = decide(obj, remote, authoritative=authoritative)
-        write = _changes_for_write(obj, outcome, changes, remote)
-        if write:
-            for name, value in write.items():
-                setattr(obj, name, value)
-            obj.save(update_fields=list(write))
-        return Applied(obj, outcome, [k for k in changes if k != "anomaly"] if changes else [])
+        applied = _apply_one(model, remote, authoritative=authoritative)
+        change = change_of(applied)
+        if change is not None:
+            _history(model, [change], {remote.flashfx_id: remote.observed_at}, source)
+        return applied
+
+
+def _apply_one(model: type[Mirror], remote: Remote, *, authoritative: bool) -> Applied:
+    obj = model.objects.select_for_update().filter(flashfx_id=remote.flashfx_id).first()
+    if obj is None:
+        try:
+            with transaction.atomic():  # a savepoint, so a lost insert race leaves us usable
+                obj = _new_row(model, remote)
+                obj.save(force_insert=True)
+            return Applied(obj, Outcome.CREATED, list(remote.fields))
+        except IntegrityError:
+            obj = model.objects.select_for_update().get(flashfx_id=remote.flashfx_id)
+    previous_status = getattr(obj, "flashfx_status", None)
+    outcome, changes = decide(obj, remote, authoritative=authoritative)
+    write = _changes_for_write(obj, outcome, changes, remote)
+    if write:
+        for name, value in write.items():
+            setattr(obj, name, value)
+        obj.save(update_fields=list(write))
+    changed = [k for k in changes if k != "anomaly"] if changes else []
+    return Applied(obj, outcome, changed, previous_status)
 
 
 def apply_remote_many(
-    model: type[Mirror], remotes: Iterable[Remote], changed: list[str] | None = None
+    model: type[Mirror],
+    remotes: Iterable[Remote],
+    changed: list[str] | None = None,
+    *,
+    source: str = "",
+    moves: list[Change] | None = None,
 ) -> dict[Outcome, int]:
     """The same rule for a batch (a sync window): one lock query, bulk inserts and updates.
 
-    `changed`, if given, receives the ids of the rows created or updated.
+    `changed`, if given, receives the ids of the rows created or updated; `moves` the rows
+    created or whose status moved, as Changes.
     """
+    found: list[Change] = []
     by_id = {r.flashfx_id: r for r in remotes}  # one version per id; a list holds no duplicates
     counts = dict.fromkeys(Outcome, 0)
     if not by_id:
@@ -150,6 +222,7 @@ def apply_remote_many(
         dirty_fields: set[str] = set()
         for flashfx_id, obj in existing.items():
             remote = by_id[flashfx_id]
+            previous_status = getattr(obj, "flashfx_status", None)
             outcome, changes = decide(obj, remote)
             counts[outcome] += 1
             if changed is not None and outcome is Outcome.UPDATED:
@@ -160,6 +233,9 @@ def apply_remote_many(
                     setattr(obj, name, value)
                 dirty.append(obj)
                 dirty_fields.update(write)
+            move = change_of(Applied(obj, outcome, [], previous_status))
+            if move is not None:
+                found.append(move)
         if changed is not None:
             changed.extend(row.flashfx_id for row in new_rows)
         if new_rows:
@@ -169,4 +245,9 @@ def apply_remote_many(
             counts[Outcome.CREATED] += len(new_rows)
         if dirty:
             model.objects.bulk_update(dirty, sorted(dirty_fields), batch_size=500)
+        found.extend(Change(row, True, "", getattr(row, "flashfx_status", "")) for row in new_rows)
+        observed = {fid: r.observed_at for fid, r in by_id.items()}
+        _history(model, found, observed, source)
+    if moves is not None:
+        moves.extend(found)
     return counts

@@ -47,6 +47,9 @@ class Mirror(models.Model):
     # Set by concrete models: the status order, and the fields a stale version may still fill.
     STATUS_ORDER: StatusOrder | None = None
     FILL_ONCE: frozenset[str] = frozenset()
+    # Columns that are ours, not FlashFX's (e.g. a deposit's review state): no version of the
+    # provider's feeds them, so the apply rule never writes them.
+    OWN_FIELDS: frozenset[str] = frozenset()
 
     class Meta:
         abstract = True

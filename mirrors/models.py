@@ -162,3 +162,28 @@ class BalanceCheck(models.Model):
     @property
     def balanced(self) -> bool:
         return self.cleared_difference == 0 and self.pending_difference == 0
+
+
+class StatusChange(models.Model):
+    """A mirrored row created, or its FlashFX status moved: when, from what, and what told us.
+
+    Written by the apply rule (mirrors/apply.py) in the transaction that applied the change,
+    whatever brought it: a sync run, a webhook event, reconciliation or the reply to one of our
+    own calls. Pages draw an entity's timeline from these, its webhook events and its audit
+    events. Append-only.
+    """
+
+    entity = models.CharField(max_length=64)  # the model's label, e.g. "payments.deposit"
+    flashfx_id = models.CharField("FlashFX id", max_length=24)
+    old_status = models.CharField(max_length=24, blank=True)  # "" when the row was created
+    new_status = models.CharField(max_length=24, blank=True)
+    observed_at = models.DateTimeField(help_text="When FlashFX's version was observed or sent.")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=64, blank=True)  # "sync", "webhook #12", "reply", ...
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        indexes = [models.Index(fields=["entity", "flashfx_id", "recorded_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.flashfx_id}: {self.old_status or '—'} -> {self.new_status}"

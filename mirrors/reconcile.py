@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from flashfx.client import FlashFXClient
 
-from .apply import Remote, apply_remote
+from .apply import Remote
 from .models import BalanceCheck, BalanceSnapshot, DriftItem, DriftReport
 from .registry import MirrorSpec, registry
 from .sync import iso
@@ -97,7 +97,9 @@ def _reconcile_entity(
 
 def _resolve(report, entity: str, model, version: Remote, kind: str, differences: dict) -> None:
     with transaction.atomic():
-        applied = apply_remote(model, version, authoritative=True)
+        applied = registry.get(entity).apply_version(
+            version, authoritative=True, source="reconcile"
+        )
         DriftItem.objects.create(
             report=report,
             entity=entity,

@@ -20,7 +20,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .apply import Applied, Outcome, Remote, apply_remote, apply_remote_many
+from django.db import transaction
+
+from .apply import Applied, Change, Outcome, Remote, apply_remote, apply_remote_many, change_of
 from .base import Mirror
 
 if TYPE_CHECKING:
@@ -76,6 +78,10 @@ class MirrorSpec:
     balance_effect: Callable[[Any], BalanceEffect | None] | None = None
     # Entities whose rows this one's rows point at: synced before it.
     depends_on: tuple[str, ...] = ()
+    # The app's follow-up to rows created or whose status moved, whatever brought them (e.g. a
+    # new deposit is matched to what it pays for). Runs in the transaction that applied them:
+    # both commit or neither does.
+    on_change: Callable[[list[Change]], None] | None = None
 
     def fetch_one(self, client: FlashFXClient, flashfx_id: str) -> Any:
         """FlashFX's current version of one entity, or None if FlashFX does not know it."""
@@ -115,17 +121,42 @@ class MirrorSpec:
         context = self.batch_context(wires)
         return [self.remote(wire, observed_at, context) for wire in wires]
 
-    def apply(self, wire: Any, *, observed_at: datetime, authoritative: bool = False) -> Applied:
+    def apply(
+        self, wire: Any, *, observed_at: datetime, authoritative: bool = False, source: str = ""
+    ) -> Applied:
         """Create or update the mirror row from FlashFX's version (sync, replies, webhooks)."""
-        return apply_remote(
-            self.model, self.remote_of(wire, observed_at), authoritative=authoritative
+        return self.apply_version(
+            self.remote_of(wire, observed_at), authoritative=authoritative, source=source
         )
 
+    def apply_version(
+        self, remote: Remote, *, authoritative: bool = False, source: str = ""
+    ) -> Applied:
+        """`apply` for a version already in our columns (a webhook's partial one, a drift)."""
+        with transaction.atomic():
+            applied = apply_remote(self.model, remote, authoritative=authoritative, source=source)
+            change = change_of(applied)
+            if change is not None and self.on_change is not None:
+                self.on_change([change])
+        return applied
+
     def apply_many(
-        self, wires: list, *, observed_at: datetime, changed: list[str] | None = None
+        self,
+        wires: list,
+        *,
+        observed_at: datetime,
+        changed: list[str] | None = None,
+        source: str = "sync",
     ) -> dict[Outcome, int]:
         """A sync window at once: the same rule as `apply`, in bulk."""
-        return apply_remote_many(self.model, self.remotes(wires, observed_at), changed)
+        moves: list[Change] = []
+        with transaction.atomic():
+            counts = apply_remote_many(
+                self.model, self.remotes(wires, observed_at), changed, source=source, moves=moves
+            )
+            if moves and self.on_change is not None:
+                self.on_change(moves)
+        return counts
 
 
 @dataclass

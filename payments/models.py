@@ -7,7 +7,12 @@ drift reports, balance checks) lives in mirrors/.
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 from mirrors.base import Mirror, StatusOrder, money
 
@@ -52,6 +57,7 @@ class Deposit(Transfer):
         {"cleared_at", "refund_amount", "refund_reason", "refunded_at", "total_fee"}
     )
     FINAL = frozenset({"REFUNDED", "CANCELLED"})
+    OWN_FIELDS = frozenset({"review_state", "assignee_id", "third_party"})
 
     status_message = models.CharField(max_length=300, blank=True)
     amount = money()
@@ -67,8 +73,32 @@ class Deposit(Transfer):
     rail = models.CharField(max_length=16, blank=True)
     rail_service = models.CharField(max_length=32, blank=True)
 
+    # Ours, beside FlashFX's status: the apply rule never writes these (payments/services/).
+    class Review(models.TextChoices):
+        NEW = "new"
+        MATCHED = "matched"  # to an expected payment, automatically or confirmed by a person
+        ACCEPTED = "accepted"
+        FLAGGED = "flagged"  # needs a second look; the reason is a note
+        REJECTED = "rejected"  # refunded at our request
+
+    review_state = models.CharField(max_length=12, choices=Review, default=Review.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_deposits",
+    )
+    third_party = models.BooleanField(
+        default=False,
+        help_text="The payer's name matches neither the company nor the sub-client paid to.",
+    )
+
     class Meta(Transfer.Meta):
-        permissions = [("reject_deposit", "Can reject (refund) a deposit")]
+        permissions = [
+            ("reject_deposit", "Can reject (refund) a deposit"),
+            ("review_deposit", "Can assign, note, accept, flag and match deposits"),
+        ]
 
 
 class Withdrawal(Transfer):
@@ -146,3 +176,245 @@ class Payment(Transfer):
             ("create_payment", "Can start an international payment"),
             ("approve_payment", "Can approve someone else's payment"),
         ]
+
+
+class DepositNote(models.Model):
+    """A member's note on a deposit (why it is flagged, what the payer said). Append-only."""
+
+    deposit = models.ForeignKey(Deposit, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note on {self.deposit} by {self.author}"
+
+
+class ExpectedPayment(models.Model):
+    """A payment staff expect to arrive as a deposit, entered by hand or from a CSV upload.
+
+    Matched at most once (the one-to-one `deposit`), and each deposit matches at most one.
+    """
+
+    class Source(models.TextChoices):
+        FORM = "form"
+        CSV = "csv"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    payer_name = models.CharField(max_length=300)
+    amount = money()
+    currency = models.CharField(max_length=3, default="AUD")
+    reference = models.CharField(max_length=300, blank=True)
+    due_on = models.DateField()
+    sub_client = models.ForeignKey(
+        "parties.SubClient",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="expected_payments",
+    )
+    source = models.CharField(max_length=8, choices=Source, default=Source.FORM)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    deposit = models.OneToOneField(
+        Deposit,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="expected_payment",
+    )
+    matched_at = models.DateTimeField(null=True, blank=True)
+    matched_by = models.ForeignKey(  # None with a deposit: matched automatically
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="expected_payment_amount_positive"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["amount", "currency"],
+                condition=Q(deposit=None),
+                name="expected_open_amount",
+            ),
+            models.Index(fields=["due_on"], condition=Q(deposit=None), name="expected_open_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payer_name} {self.currency} {self.amount} due {self.due_on}"
+
+
+class MatchProposal(models.Model):
+    """A near match between an expected payment and a deposit, for a person to confirm or refuse."""
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed"
+        CONFIRMED = "confirmed"
+        REFUSED = "refused"
+
+    expected = models.ForeignKey(
+        ExpectedPayment, on_delete=models.CASCADE, related_name="proposals"
+    )
+    deposit = models.ForeignKey(Deposit, on_delete=models.CASCADE, related_name="match_proposals")
+    reason = models.CharField(max_length=200)  # e.g. "same amount, similar payer name"
+    state = models.CharField(max_length=10, choices=State, default=State.PROPOSED)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["expected", "deposit"], name="match_proposal_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deposit} ~ {self.expected} ({self.state})"
+
+
+class Approval(models.Model):
+    """Maker-checker: one member asks, another with `permission` approves or declines.
+
+    Bound to what will be sent: `payload` is exactly that, and `payload_hash` its SHA-256 over
+    canonical JSON, checked again before anything goes to FlashFX (payments/services/approvals.py).
+    Reused by every money action that needs four eyes (deposit refunds, payouts, payments).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        DECLINED = "declined"
+        EXPIRED = "expired"
+        CANCELLED = "cancelled"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    action = models.CharField(max_length=64)  # e.g. "deposit.refund"
+    permission = models.CharField(max_length=100)  # what the checker needs, "app.codename"
+    summary = models.CharField(max_length=300)  # what is asked, in words
+    payload = models.JSONField()
+    payload_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=State, default=State.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["requested_at"], condition=Q(state="pending"), name="approval_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Approval of {self.action}: {self.summary} ({self.state})"
+
+
+class DepositRefund(models.Model):
+    """Our intent to reject (refund) a deposit, recorded before refundDeposit is called.
+
+    awaiting_approval -> queued -> sending -> sent (FlashFX: REFUNDING) -> completed (REFUNDED);
+    or declined / expired (the approval), refused (FlashFX said no, with its code), unknown
+    (no answer: resolved by reading the deposit back) and failed (it never went out). At most
+    one active refund per deposit, enforced by the database.
+    """
+
+    class State(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval"
+        QUEUED = "queued"
+        SENDING = "sending"
+        UNKNOWN = "unknown"
+        SENT = "sent"
+        COMPLETED = "completed"
+        DECLINED = "declined"
+        EXPIRED = "expired"
+        REFUSED = "refused"
+        FAILED = "failed"
+
+    ACTIVE = (
+        State.AWAITING_APPROVAL,
+        State.QUEUED,
+        State.SENDING,
+        State.UNKNOWN,
+        State.SENT,
+        State.COMPLETED,
+    )
+
+    class Reason(models.TextChoices):
+        UNKNOWN_PAYER = "unknown_payer", "Payer not known to us"
+        NOT_EXPECTED = "not_expected", "Payment not expected"
+        DUPLICATE = "duplicate", "Duplicate payment"
+        WRONG_AMOUNT = "wrong_amount", "Wrong amount"
+        WRONG_ACCOUNT = "wrong_account", "Paid to the wrong account"
+        THIRD_PARTY = "third_party", "Third-party payment not accepted"
+        COMPLIANCE = "compliance", "Compliance concern"
+        OTHER = "other", "Other"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    deposit = models.ForeignKey(Deposit, on_delete=models.PROTECT, related_name="refunds")
+    amount = money()
+    currency = models.CharField(max_length=3)
+    reason_code = models.CharField(max_length=16, choices=Reason)
+    reason = models.CharField(max_length=280)  # the text sent to FlashFX
+    state = models.CharField(max_length=20, choices=State)
+    approval = models.OneToOneField(
+        Approval, null=True, blank=True, on_delete=models.PROTECT, related_name="deposit_refund"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)  # when the call went out (last attempt)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)  # FlashFX's, or ours
+    error_message = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [("approve_refund", "Can approve someone else's deposit refund")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="deposit_refund_amount_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["deposit"],
+                condition=Q(
+                    state__in=[
+                        "awaiting_approval",
+                        "queued",
+                        "sending",
+                        "unknown",
+                        "sent",
+                        "completed",
+                    ]
+                ),
+                name="deposit_refund_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund of {self.currency} {self.amount} on {self.deposit} ({self.state})"

@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from flashfx import types
-from mirrors.apply import Applied, Remote, apply_remote
+from mirrors.apply import Applied, Remote
 from mirrors.client import flashfx_client
 from mirrors.registry import MirrorSpec, registry
 
@@ -110,14 +110,14 @@ def prepare_event(event: str, payload: dict, received_at: datetime) -> Prepared 
     return Prepared(spec, status, flashfx_id, payload, observed_at, fetched, fetched_at)
 
 
-def apply_prepared(prepared: Prepared) -> str:
+def apply_prepared(prepared: Prepared, *, source: str = "webhook") -> str:
     """Write a prepared event to its mirror (no HTTP here); returns what happened, in words."""
     spec, flashfx_id = prepared.spec, prepared.flashfx_id
     model = spec.model
     notes = []
     if prepared.fetched is not None:
         # Through the rule as well: a worker that mirrored it meanwhile is not overwritten.
-        spec.apply(prepared.fetched, observed_at=prepared.fetched_at)
+        spec.apply(prepared.fetched, observed_at=prepared.fetched_at, source=f"{source} (fetched)")
         notes.append("fetched from FlashFX first")
     status = prepared.status
     if status is None:  # the FX leg: the payment keeps whatever status it has
@@ -127,7 +127,7 @@ def apply_prepared(prepared: Prepared) -> str:
             .get()
         )
     remote = _remote_from_event(spec, status, prepared.payload, prepared.observed_at)
-    applied: Applied = apply_remote(model, remote)
+    applied: Applied = spec.apply_version(remote, source=source)
     changed = f" ({', '.join(applied.changed)})" if applied.changed else ""
     return "; ".join([*notes, f"{model.__name__} {flashfx_id} {applied.outcome}{changed}"])
 
@@ -157,7 +157,11 @@ def inbound_event_process(*, event_id: int) -> str:
     try:
         prepared = prepare_event(event.event, stored_payload(event), event.received_at)
         with transaction.atomic():
-            outcome = prepared if isinstance(prepared, str) else apply_prepared(prepared)
+            outcome = (
+                prepared
+                if isinstance(prepared, str)
+                else apply_prepared(prepared, source=f"webhook #{event_id}")
+            )
             status = Status.IGNORED if outcome.startswith("ignored") else Status.PROCESSED
             InboundEvent.objects.filter(pk=event_id).update(
                 status=status, outcome=outcome[:200], processed_at=timezone.now(), last_error=""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ from django.db import connection
 
 from flashfx import types
 from mirrors.apply import Outcome
+from mirrors.models import StatusChange
 from parties.mirrors import SUB_CLIENTS
 from parties.models import SubClient
 from payments.mirrors import DEPOSITS, WITHDRAWALS
@@ -199,3 +201,69 @@ def test_concurrent_first_applications_create_one_row():
         thread.join()
     assert errors == []
     assert Deposit.objects.filter(flashfx_id="65f0c0ffee0000000000d009").count() == 1
+
+
+def history(flashfx_id: str = WITHDRAWAL_ID) -> list[tuple[str, str, str]]:
+    return list(
+        StatusChange.objects.filter(flashfx_id=flashfx_id).values_list(
+            "old_status", "new_status", "source"
+        )
+    )
+
+
+def test_each_creation_and_status_move_is_written_down_with_what_brought_it():
+    WITHDRAWALS.apply(withdrawal("INITIALISED"), observed_at=T0, source="reply")
+    WITHDRAWALS.apply(
+        withdrawal("INITIALISED", totalFee=Decimal("2")),
+        observed_at=T0 + timedelta(seconds=1),
+        source="sync",
+    )
+    WITHDRAWALS.apply(
+        withdrawal("PENDING"), observed_at=T0 + timedelta(seconds=2), source="webhook #7"
+    )
+    WITHDRAWALS.apply(
+        withdrawal("INITIALISED"), observed_at=T0 + timedelta(seconds=3), source="sync"
+    )  # refused
+    WITHDRAWALS.apply(withdrawal("CONFIRMED"), observed_at=T0, source="webhook #8")  # stale
+    assert history() == [("", "INITIALISED", "reply"), ("INITIALISED", "PENDING", "webhook #7")]
+    change = StatusChange.objects.last()
+    assert change.entity == "payments.withdrawal" and change.observed_at == T0 + timedelta(
+        seconds=2
+    )
+
+
+def test_a_sync_window_writes_down_its_creations_and_moves_too():
+    apply("PENDING", T0)
+    other = types.Withdrawal.from_wire(
+        {**withdrawal("PENDING").raw, "id": "65f0c0ffee0000000000a002"}
+    )
+    WITHDRAWALS.apply_many([withdrawal("CONFIRMED"), other], observed_at=T0 + timedelta(seconds=1))
+    assert history() == [("", "PENDING", ""), ("PENDING", "CONFIRMED", "sync")]
+    assert history(other.id) == [("", "PENDING", "sync")]
+
+
+def test_the_spec_hears_of_creations_and_moves_in_the_same_transaction(monkeypatch):
+    heard: list[tuple[str, bool, str, str]] = []
+
+    def listen(changes):
+        assert connection.in_atomic_block
+        heard.extend((c.obj.flashfx_id, c.created, c.old_status, c.new_status) for c in changes)
+
+    spec = dataclasses.replace(WITHDRAWALS, on_change=listen)
+    spec.apply(withdrawal("PENDING"), observed_at=T0)
+    spec.apply(withdrawal("PENDING", totalFee=Decimal("3")), observed_at=T0 + timedelta(seconds=1))
+    spec.apply_many([withdrawal("CONFIRMED")], observed_at=T0 + timedelta(seconds=2))
+    assert heard == [
+        (WITHDRAWAL_ID, True, "", "PENDING"),
+        (WITHDRAWAL_ID, False, "PENDING", "CONFIRMED"),
+    ]
+
+
+def test_a_failing_follow_up_undoes_the_apply():
+    def broken(changes):
+        raise RuntimeError("follow-up failed")
+
+    spec = dataclasses.replace(WITHDRAWALS, on_change=broken)
+    with pytest.raises(RuntimeError):
+        spec.apply(withdrawal("PENDING"), observed_at=T0)
+    assert not Withdrawal.objects.exists() and not StatusChange.objects.exists()

@@ -93,7 +93,8 @@ def test_the_registry_holds_every_mirror_in_dependency_order():
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_flashfxs_version_feeds_every_column_of_the_model(spec):
     remote = spec.remote(full_version(spec), datetime.now(UTC), spec.batch_context([]))
-    assert set(remote.fields) == columns(spec.model) - BOOKKEEPING
+    assert set(remote.fields) == columns(spec.model) - BOOKKEEPING - spec.model.OWN_FIELDS
+    assert not set(remote.fields) & spec.model.OWN_FIELDS  # ours stay ours
     assert remote.unknown == ()  # every sampled status and code is one we know
 
 

@@ -218,9 +218,9 @@ def test_concurrent_deliveries_of_the_task_apply_the_event_once(sandbox):
     applied = []
     real_apply = processing.apply_prepared
 
-    def counting_apply(prepared):
+    def counting_apply(prepared, **kwargs):
         applied.append(prepared.flashfx_id)
-        return real_apply(prepared)
+        return real_apply(prepared, **kwargs)
 
     # The entity is mirrored already, so no thread needs FlashFX.
     WITHDRAWALS.apply(reply, observed_at=timezone.now() - timedelta(seconds=5))
