@@ -13,6 +13,7 @@ from typing import Any
 
 from flashfx import types
 from flashfx.schema import enum_values
+from mirrors.apply import Change
 from mirrors.base import blank
 from mirrors.registry import BalanceEffect, MirrorSpec, register
 from parties import selectors as parties
@@ -127,6 +128,13 @@ def payment_balance_effect(p: Payment) -> BalanceEffect | None:
     return BalanceEffect(p.from_currency, cleared=-p.from_amount)
 
 
+def deposits_changed(changes: list[Change]) -> None:
+    """Our follow-up to new deposits and status moves (payments/services/arrivals.py)."""
+    from .services import arrivals  # imported here: the services import this module
+
+    arrivals.deposits_changed(changes)
+
+
 DEPOSITS = MirrorSpec(
     name="deposits",
     model=Deposit,
@@ -167,6 +175,7 @@ DEPOSITS = MirrorSpec(
     ),
     balance_effect=deposit_balance_effect,
     depends_on=("subclients",),
+    on_change=deposits_changed,
 )
 
 WITHDRAWALS = MirrorSpec(

@@ -1,0 +1,1 @@
+"""Business rules for money pages (HS-style services: `<entity>_<action>`, keyword-only)."""

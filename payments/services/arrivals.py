@@ -1,0 +1,21 @@
+"""What follows FlashFX's news about deposits, whatever brought it (sync, webhook, reply).
+
+DEPOSITS.on_change (payments/mirrors.py) calls `deposits_changed` in the transaction that
+applied the news: a new deposit is checked for a third-party payer and matched to what it pays
+for; a status move carries our refund forward. Both commit with the mirror row or not at all.
+"""
+
+from __future__ import annotations
+
+from mirrors.apply import Change
+
+from . import matching, refunds
+
+
+def deposits_changed(changes: list[Change]) -> None:
+    arrived = [c.obj for c in changes if c.created]
+    if arrived:
+        matching.deposits_arrived(deposits=arrived)
+    moved = [c for c in changes if c.status_moved and not c.created]
+    if moved:
+        refunds.deposits_moved(changes=moved)
