@@ -1,16 +1,43 @@
-"""The money pages. Staff say "payouts" where FlashFX and our models say withdrawals."""
+"""The money pages. Staff say "payouts" where FlashFX and our models say withdrawals.
+
+Deposits are addressed by their FlashFX id; the fixed paths under deposits/ come first.
+"""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from .views import approvals, deposit_page, deposits, expected, placeholders
 
 app_name = "payments"
 
 urlpatterns = [
-    path("deposits/", views.deposits, name="deposits"),
-    path("payouts/", views.payouts, name="payouts"),
-    path("payments/", views.payments, name="payments"),
-    path("exports/", views.exports, name="exports"),
+    # The queue (payments/views/deposits.py)
+    path("deposits/", deposits.deposit_queue, name="deposits"),
+    path("deposits/new/", deposits.deposit_queue_new, name="deposits-new"),
+    path("deposits/accept/", deposits.deposits_accept, name="deposits-accept"),
+    # Expected payments and matching (payments/views/expected.py)
+    path("deposits/expected/", expected.expected_list, name="expected"),
+    path("deposits/expected/upload/", expected.expected_upload, name="expected-upload"),
+    # One deposit (payments/views/deposit_page.py), its review and its matches
+    path("deposits/<str:flashfx_id>/", deposit_page.deposit_detail, name="deposit"),
+    path("deposits/<str:flashfx_id>/reject/", deposit_page.deposit_reject, name="deposit-reject"),
+    path(
+        "deposits/<str:flashfx_id>/review/<str:action>/",
+        deposits.deposit_review,
+        name="deposit-review",
+    ),
+    path(
+        "deposits/<str:flashfx_id>/matches/<int:proposal_id>/<str:decision>/",
+        expected.match_decide,
+        name="deposit-match",
+    ),
+    # Maker-checker (payments/views/approvals.py)
+    path("approvals/", approvals.approval_list, name="approvals"),
+    path(
+        "approvals/<uuid:code>/<str:decision>/", approvals.approval_decide, name="approval-decide"
+    ),
+    path("payouts/", placeholders.payouts, name="payouts"),
+    path("payments/", placeholders.payments, name="payments"),
+    path("exports/", placeholders.exports, name="exports"),
 ]

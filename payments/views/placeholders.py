@@ -1,4 +1,4 @@
-"""Staff pages for money: deposits, payouts, payments and exports (filled in by later issues)."""
+"""Pages a later issue fills in: payouts, payments and exports."""
 
 from __future__ import annotations
 
@@ -7,17 +7,6 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from backoffice.views import placeholder
-
-
-@require_safe
-@permission_required("payments.view_deposit", raise_exception=True)
-def deposits(request: HttpRequest) -> HttpResponse:
-    return placeholder(
-        request,
-        "Deposits",
-        "Money received on your dedicated BSB and account numbers, newest first, to review; "
-        "an operator can reject (refund) one that should not have come, after a fresh code.",
-    )
 
 
 @require_safe

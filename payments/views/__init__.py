@@ -1,0 +1,1 @@
+"""Staff pages for money, one module per page (payments/urls.py lists them)."""
