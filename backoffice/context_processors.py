@@ -9,8 +9,10 @@ from .roles import ADMIN, roles_of
 NAVIGATION = (
     ("Dashboard", "dashboard", None),
     ("Deposits", "payments:deposits", "payments.view_deposit"),
+    ("Expected", "payments:expected", "payments.view_expectedpayment"),
     ("Payouts", "payments:payouts", "payments.view_withdrawal"),
     ("Payments", "payments:payments", "payments.view_payment"),
+    ("Approvals", "payments:approvals", "payments.view_approval"),
     ("Parties", "parties:parties", "parties.view_sender"),
     ("Webhooks", "webhooks:events", "webhooks.view_inboundevent"),
     ("Exports", "payments:exports", "backoffice.export_data"),
@@ -27,9 +29,13 @@ def staff(request: HttpRequest) -> dict:
     items = []
     for label, name, permission in NAVIGATION:
         if permission is None or user.has_perm(permission):
-            url = reverse(name)
-            current = path == url if url == "/" else path.startswith(url)
-            items.append({"label": label, "url": url, "current": current})
+            items.append({"label": label, "url": reverse(name), "current": False})
+    # The current item: the longest URL the path is under (/deposits/expected/ is Expected's).
+    under = [
+        i for i in items if (path == i["url"] if i["url"] == "/" else path.startswith(i["url"]))
+    ]
+    if under:
+        max(under, key=lambda i: len(i["url"]))["current"] = True
     roles = roles_of(user)  # one query, for the Admin item and the header
     if user.is_active and (user.is_superuser or ADMIN in roles):
         url = reverse("admin:index")

@@ -102,7 +102,16 @@ def test_only_compliance_and_admin_read_the_audit_trail():
 
 # --- Navigation ---------------------------------------------------------------------------------
 
-EVERY_ROLE_SEES = ["Dashboard", "Deposits", "Payouts", "Payments", "Parties", "Webhooks"]
+EVERY_ROLE_SEES = [
+    "Dashboard",
+    "Deposits",
+    "Expected",
+    "Payouts",
+    "Payments",
+    "Approvals",
+    "Parties",
+    "Webhooks",
+]
 NAVIGATION = {
     roles.VIEWER: EVERY_ROLE_SEES,
     roles.OPERATOR: [*EVERY_ROLE_SEES, "Exports"],
