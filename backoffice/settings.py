@@ -160,6 +160,10 @@ except InvalidOperation:
     ) from None
 APPROVAL_TTL_HOURS = env_int("APPROVAL_TTL_HOURS", default=24)
 COMPANY_NAMES = env_list("COMPANY_NAMES", default="Demo Company Pty Ltd" if DEBUG else "")
+# How often an open deposit queue asks for new arrivals, and an open deposit page for news of
+# its refund (seconds; 0 turns the polling off).
+DEPOSIT_QUEUE_POLL_SECONDS = env_int("DEPOSIT_QUEUE_POLL_SECONDS", default=10)
+DEPOSIT_PAGE_POLL_SECONDS = env_int("DEPOSIT_PAGE_POLL_SECONDS", default=3)
 
 # Staff sign-in (backoffice/accounts.py): password or Google, then always a TOTP code.
 STAFF_IDLE_TIMEOUT_SECONDS = env_int("STAFF_IDLE_TIMEOUT_SECONDS", default=15 * 60)

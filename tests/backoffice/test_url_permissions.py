@@ -132,6 +132,12 @@ def targets(routes: list[Route]) -> list[Target]:
             "association_id": "1",
             "content_type_id": str(user_type.pk),
             "object_id": str(some_user.pk if some_user else 1),
+            "flashfx_id": "no-such-deposit",
+            "action": "accept",
+            "proposal_id": "999999",
+            "decision": "approve",
+            "code": "00000000-0000-4000-8000-000000000000",
+            "pk": "999999",
         }
 
         def fill(m: re.Match, route=route, samples=samples) -> str:
@@ -197,10 +203,26 @@ TO_LOGIN_FROM = lambda path: Expect(302, LOGIN + quote(path))  # noqa: E731
 PAGES = {
     "": staff_page(None),
     "deposits/": staff_page("payments.view_deposit"),
+    "deposits/new/": staff_page("payments.view_deposit"),
+    "deposits/accept/": staff_page(None, verified_status=405),  # POST only
+    "deposits/expected/": staff_page("payments.view_expectedpayment"),
+    "deposits/expected/upload/": staff_page(None, verified_status=405),  # POST only
+    # One deposit: the sample FlashFX id names no deposit.
+    "deposits/<str:flashfx_id>/": staff_page("payments.view_deposit", verified_status=404),
+    "deposits/<str:flashfx_id>/reject/": staff_page(
+        "payments.reject_deposit", verified_status=404
+    ),
+    "deposits/<str:flashfx_id>/review/<str:action>/": staff_page(None, verified_status=405),
+    "deposits/<str:flashfx_id>/matches/<int:proposal_id>/<str:decision>/": staff_page(
+        None, verified_status=405
+    ),
+    "approvals/": staff_page("payments.view_approval"),
+    "approvals/<uuid:code>/<str:decision>/": staff_page(None, verified_status=405),
     "payouts/": staff_page("payments.view_withdrawal"),
     "payments/": staff_page("payments.view_payment"),
     "parties/": staff_page("parties.view_sender"),
     "webhooks/events/": staff_page("webhooks.view_inboundevent"),
+    "webhooks/events/<int:pk>/": staff_page("webhooks.view_inboundevent", verified_status=404),
     "exports/": staff_page("backoffice.export_data"),
     "audit/": staff_page("backoffice.view_auditevent"),
     "accounts/sessions/": staff_page(None),

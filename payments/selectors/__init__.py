@@ -1,0 +1,1 @@
+"""What the money pages read: one module per page (deposits, expected, approvals, timeline)."""
