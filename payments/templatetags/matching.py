@@ -1,0 +1,12 @@
+"""The match panel of a deposit page (scaffolding: the matching piece of issue 10 fills it)."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.inclusion_tag("payments/deposit/_match.html", takes_context=True)
+def deposit_match_panel(context, deposit):
+    return {"deposit": deposit, "request": context.get("request"), "user": context.get("user")}
