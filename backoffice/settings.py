@@ -331,6 +331,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "webhooks.tasks.prune_inbound_events",
         "schedule": crontab(hour=4, minute=0),
     },
+    # Expire approvals past APPROVAL_TTL_HOURS; pick up refunds left queued or unknown.
+    "payments-sweep": {"task": "payments.tasks.payments_sweep", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
