@@ -1,0 +1,73 @@
+"""The raw webhook event page (/webhooks/events/<id>/): what FlashFX sent, byte for byte, and
+what processing made of it; for members who may see webhook events only."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from django.urls import reverse
+from staff import make_staff, sign_in
+
+from webhooks.models import InboundEvent
+
+pytestmark = pytest.mark.django_db
+
+BODY = b'{"event":"deposit_refunding","id":"5f1c0ffee0ddba11ab1e0001","status":"REFUNDING"}'
+
+
+def stored(**fields) -> InboundEvent:
+    row = {
+        "accepted": True,
+        "status": InboundEvent.Status.PROCESSED,
+        "request_id": "aa11bb22cc33dd44ee55ff66",
+        "event": "deposit_refunding",
+        "entity_id": "5f1c0ffee0ddba11ab1e0001",
+        "body": BODY,
+        "body_sha256": hashlib.sha256(BODY).hexdigest(),
+        "body_size": len(BODY),
+        "headers": {"flashfx-signature": "c2lnbmF0dXJl", "user-agent": "FlashFX"},
+        "outcome": "deposit 5f1c0ffee0ddba11ab1e0001: updated",
+        "attempts": 1,
+    }
+    return InboundEvent.objects.create(**(row | fields))
+
+
+def test_the_page_shows_headers_the_raw_body_and_the_processing_state(client):
+    sign_in(client, make_staff("viewer"))
+    event = stored()
+    response = client.get(reverse("webhooks:event", args=[event.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"Webhook event #{event.pk}: deposit_refunding" in html
+    assert "flashfx-signature" in html and "c2lnbmF0dXJl" in html
+    assert "{&quot;event&quot;:&quot;deposit_refunding&quot;" in html  # exactly as received
+    assert "Processed" in html and "deposit 5f1c0ffee0ddba11ab1e0001: updated" in html
+    assert event.body_sha256 in html
+
+
+def test_a_dead_event_shows_its_last_error(client):
+    sign_in(client, make_staff("viewer"))
+    event = stored(status=InboundEvent.Status.DEAD, last_error="Traceback: FlashFX unreachable")
+    html = client.get(reverse("webhooks:event", args=[event.pk])).content.decode()
+    assert "Dead" in html and "Traceback: FlashFX unreachable" in html
+
+
+def test_a_pruned_body_says_so(client):
+    from django.utils import timezone
+
+    sign_in(client, make_staff("viewer"))
+    event = stored(body=b"", body_pruned_at=timezone.now())
+    html = client.get(reverse("webhooks:event", args=[event.pk])).content.decode()
+    assert "No body kept." in html and "the body was removed" in html
+
+
+def test_an_unknown_event_is_404(client):
+    sign_in(client, make_staff("viewer"))
+    assert client.get(reverse("webhooks:event", args=[999999])).status_code == 404
+
+
+def test_a_member_without_the_permission_gets_403(client):
+    sign_in(client, make_staff(None))
+    event = stored()
+    assert client.get(reverse("webhooks:event", args=[event.pk])).status_code == 403
