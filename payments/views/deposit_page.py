@@ -2,7 +2,7 @@
 
 The page's refunds section (with FlashFX's status) polls itself every
 DEPOSIT_PAGE_POLL_SECONDS while a refund is in flight: the same view answers an htmx request
-with that section alone.
+with that section, and the timeline as an out-of-band swap.
 """
 
 from __future__ import annotations
@@ -50,12 +50,9 @@ def deposit_detail(request: HttpRequest, flashfx_id: str) -> HttpResponse:
         Deposit.objects.select_related("sub_client", "assignee"), flashfx_id=flashfx_id
     )
     context = _refunds_context(request, deposit)
-    if is_fragment_request(request):
-        return render(request, "payments/deposit/_refunds.html", context)
-    context |= {
-        "timeline": deposit_timeline(deposit=deposit, user=request.user),
-        "may_see_webhooks": request.user.has_perm("webhooks.view_inboundevent"),
-    }
+    context["timeline"] = deposit_timeline(deposit=deposit, user=request.user)
+    if is_fragment_request(request):  # the section's poll; the timeline comes out of band
+        return render(request, "payments/deposit/_poll.html", context)
     return render(request, "payments/deposit/detail.html", context)
 
 

@@ -135,6 +135,9 @@ def test_an_operator_rejects_a_deposit_with_the_step_up_code_and_watches_it_refu
     shot("04-refunding")
     expect(status).to_have_text("REFUNDED", timeout=20_000)
     expect(page.locator(".refund-completed")).to_be_visible()
+    timeline = page.locator("#deposit-timeline")
+    expect(timeline).to_contain_text("FlashFX: REFUNDING \u2192 REFUNDED")
+    expect(timeline).to_contain_text("Rejection requested")
     shot("05-refunded")
     assert still_same_document(page)  # no reload: the section polled itself
 

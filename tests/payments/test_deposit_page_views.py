@@ -148,6 +148,7 @@ def test_the_refunds_section_polls_itself_while_a_refund_is_in_flight(client, se
     assert fragment.status_code == 200
     text = fragment.content.decode()
     assert 'id="deposit-refunds"' in text and "<html" not in text
+    assert 'id="deposit-timeline"' in text and 'hx-swap-oob="true"' in text  # out of band
     assert "Queued" in text
     assert fragment["Vary"] and "HX-Request" in fragment["Vary"]
     # Once FlashFX completes it, the answer has no trigger: the polling stops.
