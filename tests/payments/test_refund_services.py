@@ -389,3 +389,19 @@ def test_the_sweep_sends_stuck_refunds_and_expires_approvals(
     assert stuck.state == State.SENT
     assert waiting.state == State.EXPIRED
     assert len(refund_calls(caplog)) == 1
+
+
+def test_the_queue_can_show_each_deposits_latest_refund_and_its_problem(operator):
+    from payments.selectors.refunds import PROBLEMS, refunds_latest
+
+    refused, quiet, untouched = local_deposit(), local_deposit(), local_deposit()
+    first = request(refused, operator)
+    DepositRefund.objects.filter(pk=first.pk).update(
+        state=State.REFUSED, error_code="INSUFFICIENT_FUNDS", error_message="Not enough cleared"
+    )
+    request(quiet, operator)
+    latest = refunds_latest(deposit_ids=[refused.pk, quiet.pk, untouched.pk])
+    assert set(latest) == {refused.pk, quiet.pk}
+    assert latest[refused.pk].state in PROBLEMS
+    assert latest[refused.pk].error_code == "INSUFFICIENT_FUNDS"
+    assert latest[quiet.pk].state == State.QUEUED
