@@ -55,7 +55,7 @@ Reason = DepositRefund.Reason
 ACTION = "deposit.refund"
 APPROVE_PERMISSION = "payments.approve_refund"
 REJECT_PERMISSION = "payments.reject_deposit"
-MAX_ATTEMPTS = 3  # calls to refundDeposit in all; more only after reading back that none took
+MAX_ATTEMPTS = 2  # calls to refundDeposit in all: the first, and once more after reading back that it did not take
 # Failures that prove the request never reached FlashFX: safe to send again.
 NOT_SENT = frozenset(
     {"CONNECT_ERROR", "CONNECT_TIMEOUT", "POOL_TIMEOUT", "TOO_MANY_REQUESTS", "CLIENT_CLOSED"}

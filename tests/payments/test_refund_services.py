@@ -405,3 +405,22 @@ def test_the_queue_can_show_each_deposits_latest_refund_and_its_problem(operator
     assert latest[refused.pk].state in PROBLEMS
     assert latest[refused.pk].error_code == "INSUFFICIENT_FUNDS"
     assert latest[quiet.pk].state == State.QUEUED
+
+
+def test_after_a_second_call_that_never_took_it_fails_rather_than_calling_again(
+    app_sandbox, operator, caplog
+):
+    log_calls(caplog)
+    deposit = confirmed_deposit(app_sandbox)
+    refund = request(deposit, operator)
+    app_sandbox.faults(http_500=1, operations=["refundDeposit"], limit=2)
+    assert refunds.deposit_refund_send(refund) == State.UNKNOWN
+    assert refunds.deposit_refund_resolve(refund) == State.QUEUED
+    assert refunds.deposit_refund_send(refund) == State.UNKNOWN
+    assert refunds.deposit_refund_resolve(refund) == State.FAILED
+    refund.refresh_from_db()
+    assert refund.error_code == "NO_ANSWER"
+    assert "did not take the refund after 2 calls" in refund.error_message
+    assert len(refund_calls(caplog)) == 2
+    assert app_sandbox.deposit_status(deposit.flashfx_id) == "CONFIRMED"
+    assert refunds.reject_blocker(deposit) is None  # a member may try again
