@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ..models import Deposit, ExpectedPayment, MatchProposal
 
-STATES = ("unmatched", "overdue", "matched", "all")
+STATES = ("unmatched", "overdue", "upcoming", "matched", "all")
 PAGE = 200  # rows per list; the page says when there are more
 
 
@@ -27,13 +28,15 @@ def expected_payment_list(
     due_to: date | None = None,
 ) -> QuerySet[ExpectedPayment]:
     """Expected payments in one state: unmatched (earliest due first), overdue (unmatched and
-    past their due date), matched (latest match first) or all; `q` searches the payer name and
+    past their due date), upcoming (unmatched, due today or later), matched (latest match first) or all; `q` searches the payer name and
     the reference."""
     rows = ExpectedPayment.objects.select_related("sub_client", "deposit", "created_by")
     if state == "unmatched":
         rows = rows.filter(deposit=None).order_by("due_on", "id")
     elif state == "overdue":
         rows = rows.filter(deposit=None, due_on__lt=today()).order_by("due_on", "id")
+    elif state == "upcoming":  # unmatched and not yet overdue
+        rows = rows.filter(deposit=None, due_on__gte=today()).order_by("due_on", "id")
     elif state == "matched":
         rows = rows.exclude(deposit=None).order_by("-matched_at", "-id")
     else:
@@ -69,3 +72,14 @@ def deposit_expected_payment(*, deposit: Deposit) -> ExpectedPayment | None:
         .filter(deposit=deposit)
         .first()
     )
+
+
+def match_panel(*, deposit: Deposit, user: Any) -> dict[str, Any]:
+    """What a deposit's match panel shows: its expectation, or the proposals still open."""
+    expected = deposit_expected_payment(deposit=deposit)
+    return {
+        "deposit": deposit,
+        "expected": expected,
+        "proposals": [] if expected else list(proposals_awaiting(deposit=deposit)),
+        "may_decide": bool(user and user.has_perm("payments.review_deposit")),
+    }
