@@ -81,8 +81,9 @@ def _page(
     *,
     form: ExpectedPaymentForm | None = None,
     upload_form: ExpectedPaymentUploadForm | None = None,
-    status: int = 200,
 ) -> HttpResponse:
+    """The page; with a form that failed, that form and its errors (200, as Django re-renders
+    a form: the browser shows it like any page, and htmx would swap it)."""
     filters = _filters(request)
     context = _lists(filters)
     if is_fragment_request(request) and request.method == "GET":  # the filter form's swap
@@ -92,7 +93,7 @@ def _page(
         "form": form or ExpectedPaymentForm(),
         "upload_form": upload_form or ExpectedPaymentUploadForm(),
     }
-    return render(request, "payments/expected/list.html", context, status=status)
+    return render(request, "payments/expected/list.html", context)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -116,7 +117,7 @@ def expected_list(request: HttpRequest) -> HttpResponse:
                 request, f"Recorded the expected payment from {created.payer_name}.{note}"
             )
             return redirect("payments:expected")
-    return _page(request, form=form, status=400)
+    return _page(request, form=form)
 
 
 @require_POST
@@ -140,7 +141,7 @@ def expected_upload(request: HttpRequest) -> HttpResponse:
                 "already here.",
             )
             return redirect("payments:expected")
-    return _page(request, upload_form=upload_form, status=400)
+    return _page(request, upload_form=upload_form)
 
 
 @require_POST
