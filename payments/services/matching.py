@@ -141,11 +141,12 @@ def near(expected: ExpectedPayment, deposit: Deposit) -> Near | None:
     return None
 
 
-def _link(*, expected: ExpectedPayment, deposit: Deposit, by: Any, how: str) -> bool:
-    """Link the two and move the deposit's review to matched; False when either was taken.
+def _claim(*, expected: ExpectedPayment, deposit: Deposit, by: Any) -> bool:
+    """Link the expectation to the deposit; False when either was taken meanwhile.
 
-    In a savepoint: a lost race (the expectation matched meanwhile, or the deposit matched to
-    another expectation: the one-to-one constraint) rolls back this attempt only.
+    A conditional UPDATE (only while the expectation has no deposit), in a savepoint: a lost
+    race (the deposit linked to another expectation: the one-to-one constraint) rolls back
+    this attempt only.
     """
     now = timezone.now()
     try:
@@ -153,8 +154,25 @@ def _link(*, expected: ExpectedPayment, deposit: Deposit, by: Any, how: str) -> 
             linked = ExpectedPayment.objects.filter(pk=expected.pk, deposit=None).update(
                 deposit=deposit, matched_at=now, matched_by=by
             )
-            if not linked:
-                return False
+    except IntegrityError:
+        log.info("deposit %s was matched meanwhile; %s stays open", deposit.pk, expected.pk)
+        return False
+    if not linked:
+        return False
+    expected.deposit, expected.matched_at, expected.matched_by = deposit, now, by
+    return True
+
+
+def _matched(*, expected: ExpectedPayment, deposit: Deposit, by: Any, how: str) -> None:
+    """The deposit's review moves to matched (its audit event says which expectation).
+
+    Called only after every row lock the caller needs is held: the audit trail's append lock
+    (backoffice/audit.py) is then the last lock taken, so two transactions never wait for each
+    other's rows while one holds it. The deposit is locked and open, so the move is allowed;
+    should it not be, the link is undone (and said in the log) rather than left half made.
+    """
+    try:
+        with transaction.atomic():
             deposit_review_move(
                 deposit=deposit,
                 to=Review.MATCHED,
@@ -168,14 +186,15 @@ def _link(*, expected: ExpectedPayment, deposit: Deposit, by: Any, how: str) -> 
                     "reference": expected.reference,
                 },
             )
-    except IntegrityError:
-        log.info("deposit %s was matched meanwhile; %s stays open", deposit.pk, expected.pk)
-        return False
     except ReviewError as exc:
-        log.warning("deposit %s not matched to %s: %s", deposit.pk, expected.pk, exc)
-        return False
-    expected.deposit, expected.matched_at, expected.matched_by = deposit, now, by
-    return True
+        log.error("deposit %s not matched to expectation %s: %s", deposit.pk, expected.pk, exc)
+        ExpectedPayment.objects.filter(pk=expected.pk).update(
+            deposit=None, matched_at=None, matched_by=None
+        )
+        expected.deposit, expected.matched_at, expected.matched_by = None, None, None
+
+
+EXACT = "exact reference and amount"
 
 
 def _propose(pairs: Iterable[tuple[ExpectedPayment, Deposit, Near]]) -> int:
@@ -189,17 +208,6 @@ def _propose(pairs: Iterable[tuple[ExpectedPayment, Deposit, Near]]) -> int:
 
 def _may_match(deposit: Deposit) -> bool:
     return deposit.flashfx_status in MATCHABLE_STATUSES and deposit.review_state in OPEN_REVIEW
-
-
-def _match_deposit(deposit: Deposit, candidates: Sequence[ExpectedPayment]) -> None:
-    if not _may_match(deposit) or ExpectedPayment.objects.filter(deposit=deposit).exists():
-        return
-    for expected in candidates:  # earliest due first
-        if exact(expected, deposit) and _link(
-            expected=expected, deposit=deposit, by=None, how="exact reference and amount"
-        ):
-            return
-    _propose((e, deposit, n) for e in candidates if (n := near(e, deposit)))
 
 
 def _open_expectations_for(deposits: Sequence[Deposit]) -> list[ExpectedPayment]:
@@ -222,20 +230,47 @@ def _open_expectations_for(deposits: Sequence[Deposit]) -> list[ExpectedPayment]
 
 
 def deposits_arrived(*, deposits: list[Deposit]) -> None:
-    """Newly mirrored deposits: third-party marking, then the exact match or near-match
-    proposals. Runs in the mirroring transaction (the rows are locked by it)."""
+    """Newly mirrored deposits: third-party marking, then the exact match (review state
+    matched) or near-match proposals. Runs in the mirroring transaction, which holds the rows'
+    locks already."""
     for deposit in deposits:
         _mark_third_party(deposit)
     open_deposits = [d for d in deposits if _may_match(d)]
     if not open_deposits:
         return
     candidates = _open_expectations_for(open_deposits)
+    already = set(
+        ExpectedPayment.objects.filter(deposit__in=open_deposits).values_list(
+            "deposit_id", flat=True
+        )
+    )
+    linked: list[tuple[ExpectedPayment, Deposit]] = []
+    near_pairs: list[tuple[ExpectedPayment, Deposit, Near]] = []
     for deposit in open_deposits:
-        _match_deposit(deposit, [e for e in candidates if e.deposit_id is None])
+        if deposit.pk in already:
+            continue
+        for expected in candidates:  # earliest due first
+            if (
+                expected.deposit_id is None
+                and exact(expected, deposit)
+                and _claim(expected=expected, deposit=deposit, by=None)
+            ):
+                linked.append((expected, deposit))
+                break
+        else:
+            near_pairs += [
+                (e, deposit, n)
+                for e in candidates
+                if e.deposit_id is None and (n := near(e, deposit))
+            ]
+    _propose(near_pairs)
+    for expected, deposit in linked:
+        _matched(expected=expected, deposit=deposit, by=None, how=EXACT)
 
 
 def expectations_recorded(*, expected: list[ExpectedPayment]) -> None:
-    """Newly recorded expectations against deposits already mirrored and still unmatched."""
+    """Newly recorded expectations against deposits already mirrored and still unmatched
+    (review state new or flagged): the exact match, or near-match proposals."""
     if not expected:
         return
     wanted = Q()
@@ -255,32 +290,39 @@ def expectations_recorded(*, expected: list[ExpectedPayment]) -> None:
         .select_related("sub_client")
         .order_by("flashfx_created_at", "id")[: MAX_BATCH * 2]
     )
-    taken: set[int] = set()
+    # Pair them as read, earliest due with earliest received; then lock those deposits all at
+    # once, in key order, and keep the pairs that still hold.
+    pairs: dict[int, ExpectedPayment] = {}
     for e in sorted(expected, key=lambda e: (e.due_on, e.pk)):
-        for deposit in deposits:
-            if deposit.pk in taken or not exact(e, deposit):
-                continue
-            if _link_locked(expected=e, deposit=deposit):
-                taken.add(deposit.pk)
-                break
-    _propose(
-        (e, d, n)
-        for e in expected
-        if e.deposit_id is None
-        for d in deposits
-        if d.pk not in taken and (n := near(e, d))
-    )
-
-
-def _link_locked(*, expected: ExpectedPayment, deposit: Deposit) -> bool:
-    """Lock the deposit first (as the mirroring does), re-check it is open, then link."""
+        deposit = next((d for d in deposits if d.pk not in pairs and exact(e, d)), None)
+        if deposit is not None:
+            pairs[deposit.pk] = e
+    linked: list[tuple[ExpectedPayment, Deposit]] = []
     with transaction.atomic():
-        fresh = Deposit.objects.select_for_update().filter(pk=deposit.pk).first()
-        if fresh is None or not _may_match(fresh):
-            return False
-        if ExpectedPayment.objects.filter(deposit=fresh).exists():
-            return False
-        return _link(expected=expected, deposit=fresh, by=None, how="exact reference and amount")
+        locked = {
+            d.pk: d for d in Deposit.objects.select_for_update().filter(pk__in=pairs).order_by("pk")
+        }
+        taken = set(
+            ExpectedPayment.objects.filter(deposit__in=list(locked)).values_list(
+                "deposit_id", flat=True
+            )
+        )
+        for pk, e in pairs.items():
+            deposit = locked.get(pk)
+            if deposit is None or pk in taken or not _may_match(deposit):
+                continue
+            if _claim(expected=e, deposit=deposit, by=None):
+                linked.append((e, deposit))
+        linked_pks = {d.pk for _, d in linked}
+        _propose(
+            (e, d, n)
+            for e in expected
+            if e.deposit_id is None
+            for d in deposits
+            if d.pk not in linked_pks and (n := near(e, d))
+        )
+        for e, deposit in linked:
+            _matched(expected=e, deposit=deposit, by=None, how=EXACT)
 
 
 def expected_payments_record(
@@ -322,6 +364,7 @@ def expected_payments_record(
         )
     with transaction.atomic():
         created = ExpectedPayment.objects.bulk_create(objs)
+        expectations_recorded(expected=created)  # row locks first, the audit trail's last
         total: dict[str, Decimal] = {}
         for e in created:
             total[e.currency] = total.get(e.currency, Decimal("0")) + e.amount
@@ -333,9 +376,9 @@ def expected_payments_record(
                 "count": len(created),
                 "source": str(source),
                 "totals": {c: str(v) for c, v in sorted(total.items())},
+                "matched": sum(1 for e in created if e.deposit_id),
             },
         )
-        expectations_recorded(expected=created)
     return created
 
 
@@ -378,10 +421,17 @@ def match_proposal_confirm(*, proposal: MatchProposal, by: Any) -> MatchProposal
         expected.refresh_from_db()
         if expected.deposit_id is not None:
             raise MatchError("That expected payment was matched to another deposit meanwhile.")
-        if not _link(
-            expected=expected, deposit=deposit, by=by, how=f"confirmed: {proposal.reason}"
-        ):
+        if not _claim(expected=expected, deposit=deposit, by=by):
             raise MatchError("That expected payment was matched to another deposit meanwhile.")
+        try:
+            deposit_review_move(
+                deposit=deposit,
+                to=Review.MATCHED,
+                actor=by,
+                details={"expected_payment": str(expected.code), "how": "confirmed by a person"},
+            )
+        except ReviewError as exc:  # the whole confirmation rolls back with it
+            raise MatchError(str(exc)) from exc
         proposal.state = MatchProposal.State.CONFIRMED
         proposal.decided_by, proposal.decided_at = by, timezone.now()
         proposal.save(update_fields=["state", "decided_by", "decided_at"])

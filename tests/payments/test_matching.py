@@ -7,10 +7,12 @@ way sync and webhooks apply them, so the on_change hook runs in the mirroring tr
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from staff import make_staff
 
@@ -152,7 +154,7 @@ def test_the_database_refuses_a_second_expectation_for_one_deposit(operator):
     two = expect(operator, reference="B")
     (deposit,) = arrive(wire(reference="A"))
     # As a concurrent matcher that read before the first link committed would try it:
-    assert not matching._link(expected=two, deposit=deposit, by=None, how="race")
+    assert not matching._claim(expected=two, deposit=deposit, by=None)
     two.refresh_from_db()
     one.refresh_from_db()
     assert one.deposit == deposit and two.deposit is None
@@ -164,7 +166,7 @@ def test_a_taken_expectation_is_not_linked_again(operator):
     (other,) = arrive(wire(reference="ZZZ"))
     stale = ExpectedPayment.objects.get(pk=expected.pk)
     stale.deposit = None  # what a reader holding the row from before the match sees
-    assert not matching._link(expected=stale, deposit=other, by=None, how="race")
+    assert not matching._claim(expected=stale, deposit=other, by=None)
     assert ExpectedPayment.objects.get(pk=expected.pk).deposit == deposit
 
 
@@ -354,7 +356,7 @@ def test_recording_a_batch_is_one_audit_event_with_the_count(operator):
     created = expected_payments_record(rows, by=operator, source=ExpectedPayment.Source.CSV)
     assert len(created) == 3 and {e.source for e in created} == {"csv"}
     event = AuditEvent.objects.get(action="expected_payment.recorded")
-    assert event.details == {"count": 3, "source": "csv", "totals": {"AUD": "30.00"}}
+    assert event.details == {"count": 3, "source": "csv", "totals": {"AUD": "30.00"}, "matched": 0}
 
 
 @pytest.mark.parametrize(
@@ -401,3 +403,101 @@ def test_a_deposit_from_someone_else_is_third_party(settings):
     )
     assert to_company.third_party and to_ada.third_party and nameless.third_party
     assert not AuditEvent.objects.filter(object_type="payments.deposit").exists()
+
+
+# --- at once, on PostgreSQL ---------------------------------------------------------------------
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL only: real concurrent transactions"
+)
+
+
+def at_once(*jobs):
+    """Run each job in its own thread (its own connection and transaction), released together."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def run(job):
+        try:
+            barrier.wait()
+            job()
+        except BaseException as exc:  # reported below, never lost
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return errors
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_deposits_mirrored_at_once_match_one_expectation_once():
+    operator = make_staff("operator")
+    expected = expect(operator)
+    for _ in range(5):  # a few rounds: the race is real each time, whoever wins
+        wires = [wire(), wire()]
+        errors = at_once(*(lambda w=w: arrive(w, one_by_one=True) for w in wires))
+        assert not errors, errors
+        ExpectedPayment.objects.filter(pk=expected.pk).update(deposit=None, matched_at=None)
+        matched = Deposit.objects.filter(
+            flashfx_id__in=[w.id for w in wires], review_state=Deposit.Review.MATCHED
+        )
+        assert matched.count() == 1
+    assert AuditEvent.objects.filter(action="deposit.review.matched").count() == 5
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_and_an_arrival_at_once_match_once_without_deadlock():
+    operator = make_staff("operator")
+    for n in range(5):
+        (waiting,) = arrive(wire(reference=f"LATE-{n}"))
+        w = wire(reference=f"LATE-{n}")
+        errors = at_once(
+            lambda n=n: expect(operator, reference=f"LATE-{n}"),
+            lambda w=w: arrive(w, one_by_one=True),
+        )
+        assert not errors, errors
+        e = ExpectedPayment.objects.get(reference=f"LATE-{n}")
+        assert e.deposit_id in {waiting.pk, Deposit.objects.get(flashfx_id=w.id).pk}
+        assert (
+            Deposit.objects.filter(
+                review_state=Deposit.Review.MATCHED, external_reference=f"LATE-{n}"
+            ).count()
+            == 1
+        )
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_people_confirming_near_matches_of_one_expectation_at_once_match_it_once():
+    operator = make_staff("operator")
+    other = make_staff("operator", "otto")
+    expected = expect(operator, amount=Decimal("250.00"))
+    arrive(wire("240.00"), wire("260.00"))
+    one, two = MatchProposal.objects.order_by("id")
+    outcomes: list[str] = []
+
+    def confirm(proposal, by):
+        def job():
+            try:
+                match_proposal_confirm(proposal=proposal, by=by)
+                outcomes.append("confirmed")
+            except MatchError as exc:
+                outcomes.append(str(exc))
+
+        return job
+
+    errors = at_once(confirm(one, operator), confirm(two, other))
+    assert not errors, errors
+    assert sorted(outcomes) == [
+        "That expected payment was matched to another deposit meanwhile.",
+        "confirmed",
+    ]
+    expected.refresh_from_db()
+    assert expected.deposit_id in {one.deposit_id, two.deposit_id}
