@@ -14,10 +14,14 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.utils import timezone
+from harness import API_EMAIL, API_PASSWORD
 from staff import make_staff
 
 from backoffice.models import AuditEvent
 from flashfx import types
+from flashfx.client import FlashFXClient
+from flashfx.tokens import MemoryTokenStore
+from mirrors import sync
 from parties.models import SubClient
 from payments.mirrors import DEPOSITS
 from payments.models import Deposit, ExpectedPayment, MatchProposal
@@ -198,6 +202,25 @@ def test_a_refunded_or_cancelled_deposit_is_not_matched(operator):
     (cancelled,) = arrive(wire(status="CANCELLED"))
     assert cancelled.review_state == Deposit.Review.NEW
     assert not ExpectedPayment.objects.exclude(deposit=None).exists()
+
+
+def test_a_deposit_the_sync_brings_from_the_sandbox_is_matched(operator, sandbox):
+    """The real path end to end: FlashFX's answer read by our client, applied by sync."""
+    expected = expect(operator, reference="SANDBOX-1", amount=Decimal("77.70"))
+    deposit = sandbox.receive_deposit(
+        "77.70",
+        externalReference="sandbox-1",
+        sender={"accountName": "ACME P/L", "bsb": "062000", "accountNo": "11112222"},
+    )
+    client = FlashFXClient(sandbox.url, API_EMAIL, API_PASSWORD, token_store=MemoryTokenStore())
+    try:
+        run = sync.sync_entity(client=client, entity="deposits", full=True)
+    finally:
+        client.close()
+    assert run.created == 1
+    expected.refresh_from_db()
+    assert expected.deposit.flashfx_id == deposit["id"]
+    assert expected.deposit.review_state == Deposit.Review.MATCHED
 
 
 # --- near matches -----------------------------------------------------------------------------
