@@ -33,6 +33,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from backoffice import audit
@@ -70,26 +71,42 @@ class MatchError(Exception):
 # Third-party payers
 
 
-def payer_is_third_party(deposit: Deposit) -> bool:
+def payer_is_third_party(deposit: Deposit, sub_client_names: Sequence[str] = ()) -> bool:
     """The payer's name is like neither the company's names nor the sub-client paid to.
 
-    A deposit with no payer name is third-party too: nobody can tell whose money it is.
+    `sub_client_names`: the sub-client's full and legal names (read from the deposit's
+    sub-client when not given). A deposit with no payer name is third-party too: nobody can
+    tell whose money it is; so is one paid to a sub-client we have not mirrored yet, unless the
+    payer is the company.
     """
-    own = list(settings.COMPANY_NAMES)
-    sub_client = deposit.sub_client if deposit.sub_client_id else None
-    if sub_client is not None:
-        own += [sub_client.full_name, sub_client.legal_name]
+    if not sub_client_names and deposit.sub_client_id:
+        sub_client = deposit.sub_client
+        sub_client_names = [sub_client.full_name, sub_client.legal_name]
+    own = [*settings.COMPANY_NAMES, *sub_client_names]
     return not names.matches_any(deposit.sender_account_name, own)
 
 
-def _mark_third_party(deposit: Deposit) -> None:
-    third_party = payer_is_third_party(deposit)
-    if third_party != deposit.third_party:
-        # A derivation from FlashFX's data by the system, not a staff action: written straight
-        # to our own column (Deposit.OWN_FIELDS) with no audit event, as the mirror's columns
-        # are. It is recomputed from the same data whenever asked, and nobody chose it.
-        Deposit.objects.filter(pk=deposit.pk).update(third_party=third_party)
-        deposit.third_party = third_party
+def _mark_third_party(deposits: Sequence[Deposit]) -> None:
+    SubClient = Deposit._meta.get_field("sub_client").related_model
+    ids = {d.sub_client_id for d in deposits if d.sub_client_id}
+    sub_clients = {
+        pk: (full, legal)
+        for pk, full, legal in SubClient.objects.filter(pk__in=ids).values_list(
+            "pk", "full_name", "legal_name"
+        )
+    }
+    marks: dict[bool, list[int]] = {True: [], False: []}
+    for deposit in deposits:
+        third_party = payer_is_third_party(deposit, sub_clients.get(deposit.sub_client_id, ()))
+        if third_party != deposit.third_party:
+            marks[third_party].append(deposit.pk)
+            deposit.third_party = third_party
+    for third_party, pks in marks.items():
+        if pks:
+            # A derivation from FlashFX's data by the system, not a staff action: written
+            # straight to our own column (Deposit.OWN_FIELDS) with no audit event, as the
+            # mirror's own columns are. Nobody chose it, and the same data gives it again.
+            Deposit.objects.filter(pk__in=pks).update(third_party=third_party)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,18 +228,16 @@ def _may_match(deposit: Deposit) -> bool:
 
 
 def _open_expectations_for(deposits: Sequence[Deposit]) -> list[ExpectedPayment]:
-    """Unmatched expectations one of `deposits` could match, exactly or nearly."""
-    amounts = {(d.amount, d.currency) for d in deposits}
+    """Unmatched expectations one of `deposits` could match, exactly or nearly: the same
+    amount, or the same reference (compared in full by `exact` and `near`)."""
+    amounts = {d.amount for d in deposits}
     references = {reference_key(d.external_reference) for d in deposits} - {""}
-    by_amount = Q()
-    for amount, currency in amounts:
-        by_amount |= Q(amount=amount, currency=currency)
-    wanted = by_amount
-    for key in references:  # few per batch; the open expectations are few
-        wanted |= Q(reference__iexact=key)
-    if not wanted:
-        return []
-    return list(ExpectedPayment.objects.filter(wanted, deposit=None).order_by("due_on", "id"))
+    # Two IN lists, not an OR per deposit: a sync window brings hundreds at once.
+    return list(
+        ExpectedPayment.objects.annotate(reference_upper=Upper("reference"))
+        .filter(Q(amount__in=amounts) | Q(reference_upper__in=references), deposit=None)
+        .order_by("due_on", "id")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,8 +248,7 @@ def deposits_arrived(*, deposits: list[Deposit]) -> None:
     """Newly mirrored deposits: third-party marking, then the exact match (review state
     matched) or near-match proposals. Runs in the mirroring transaction, which holds the rows'
     locks already."""
-    for deposit in deposits:
-        _mark_third_party(deposit)
+    _mark_third_party(deposits)
     open_deposits = [d for d in deposits if _may_match(d)]
     if not open_deposits:
         return
@@ -273,15 +287,13 @@ def expectations_recorded(*, expected: list[ExpectedPayment]) -> None:
     (review state new or flagged): the exact match, or near-match proposals."""
     if not expected:
         return
-    wanted = Q()
-    for e in expected:
-        wanted |= Q(amount=e.amount, currency=e.currency)
-        if reference_key(e.reference):
-            wanted |= Q(external_reference__iexact=reference_key(e.reference))
+    amounts = {e.amount for e in expected}
+    references = {reference_key(e.reference) for e in expected} - {""}
     since = min(e.created_at for e in expected) - LOOKBACK
     deposits = list(
-        Deposit.objects.filter(
-            wanted,
+        Deposit.objects.annotate(reference_upper=Upper("external_reference"))
+        .filter(
+            Q(amount__in=amounts) | Q(reference_upper__in=references),
             flashfx_status__in=MATCHABLE_STATUSES,
             review_state__in=OPEN_REVIEW,
             expected_payment__isnull=True,
@@ -355,7 +367,7 @@ def expected_payments_record(
                 payer_name=payer_name,
                 amount=amount,
                 currency=currency,
-                reference=(row.get("reference") or "").strip(),
+                reference=" ".join((row.get("reference") or "").split()),
                 due_on=row["due_on"],
                 sub_client=row.get("sub_client"),
                 source=source,

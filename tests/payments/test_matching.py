@@ -223,6 +223,20 @@ def test_a_deposit_the_sync_brings_from_the_sandbox_is_matched(operator, sandbox
     assert expected.deposit.review_state == Deposit.Review.MATCHED
 
 
+def test_a_sync_window_of_many_deposits_is_matched_in_a_few_queries(
+    operator, django_assert_max_num_queries
+):
+    expected = expect(operator, reference="NEEDLE", amount=Decimal("12.34"))
+    wires = [wire(f"{n}.00", reference=f"HAY-{n}") for n in range(1, 1200)]
+    wires.insert(600, wire("12.34", reference="needle"))
+    # The mirror inserts in batches (SQLite: 36 for the deposits, 9 for their history);
+    # matching adds a handful, not one or more per deposit.
+    with django_assert_max_num_queries(80):
+        DEPOSITS.apply_many(wires, observed_at=timezone.now(), source="sync")
+    expected.refresh_from_db()
+    assert expected.deposit.flashfx_id == wires[600].id
+
+
 # --- near matches -----------------------------------------------------------------------------
 
 
