@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.dateparse import parse_date
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -52,7 +53,7 @@ def _filters(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _lists(filters: dict[str, Any]) -> dict[str, Any]:
+def _lists(request: HttpRequest, filters: dict[str, Any]) -> dict[str, Any]:
     size = selectors.PAGE
 
     def rows(state: str) -> tuple[list[ExpectedPayment], bool]:
@@ -70,6 +71,7 @@ def _lists(filters: dict[str, Any]) -> dict[str, Any]:
         "matched": matched,
         "matched_more": matched_more,
         "proposals": list(selectors.proposals_awaiting()[:size]),
+        "may_decide": request.user.has_perm("payments.review_deposit"),
         "filters": filters,
         "page_size": size,
         "today": selectors.today(),
@@ -85,7 +87,7 @@ def _page(
     """The page; with a form that failed, that form and its errors (200, as Django re-renders
     a form: the browser shows it like any page, and htmx would swap it)."""
     filters = _filters(request)
-    context = _lists(filters)
+    context = _lists(request, filters)
     if is_fragment_request(request) and request.method == "GET":  # the filter form's swap
         return render(request, "payments/expected/_lists.html", context)
     context |= {
@@ -150,7 +152,8 @@ def expected_upload(request: HttpRequest) -> HttpResponse:
 def match_decide(
     request: HttpRequest, flashfx_id: str, proposal_id: int, decision: str
 ) -> HttpResponse:
-    """Confirm or refuse a near match; htmx gets the match panel back, a form post the page."""
+    """Confirm or refuse a near match; htmx gets the match panel back, a form post the deposit
+    page (or the page it came from, `next`, when that is one of ours)."""
     deposit = get_object_or_404(Deposit, flashfx_id=flashfx_id)
     proposal = get_object_or_404(MatchProposal, pk=proposal_id, deposit=deposit)
     decide = DECISIONS.get(decision)
@@ -171,4 +174,9 @@ def match_decide(
         messages.success(request, "Match confirmed: the deposit is matched.")
     else:
         messages.success(request, "Match refused: it will not be proposed again.")
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)  # decided from the expected-payments page: back to it
     return redirect("payments:deposit", flashfx_id=deposit.flashfx_id)

@@ -154,3 +154,44 @@ def test_an_operator_uploads_a_csv_and_is_told_each_bad_line(live_server, page, 
     expect(page.get_by_role("cell", name="José Núñez")).to_be_visible()
     shot("02-uploaded")
     assert ExpectedPayment.objects.filter(source="csv").count() == 2
+
+
+def test_a_near_match_is_confirmed_in_the_browser(live_server, page, shot):
+    """A deposit with the expected reference but another amount waits for a person."""
+    from flashfx import types
+    from payments.mirrors import DEPOSITS
+
+    olivia = make_staff("operator", "recorder")
+    ExpectedPayment.objects.create(
+        payer_name="Harbour Imports Pty Ltd",
+        amount="500.00",
+        reference="INV-NEAR-1",
+        due_on=timezone.localdate(),
+        created_by=olivia,
+    )
+    wire = types.Deposit.from_wire(
+        {
+            "id": "6d1f79e98f6871761c5675bb",
+            "status": "CONFIRMED",
+            "amount": "450.00",
+            "currency": "AUD",
+            "externalReference": "INV-NEAR-1",
+            "createdAt": timezone.now().isoformat(),
+            "sender": {"accountName": "HARBOUR IMPORTS P/L"},
+        }
+    )
+    DEPOSITS.apply(wire, observed_at=timezone.now(), source="sync")
+    signed_in(page, live_server, "operator", "petra")
+    page.goto(live_server.url + "/deposits/expected/")
+    near = page.locator("section", has=page.get_by_role("heading", name=re.compile("Near matches")))
+    expect(
+        near.get_by_text("same reference, different amount (expected AUD 500.00)")
+    ).to_be_visible()
+    shot("01-proposed")
+    near.get_by_role("button", name=re.compile("^Confirm match")).click()
+    expect(page.get_by_text("Match confirmed: the deposit is matched.")).to_be_visible()
+    expect(page.get_by_text("No near matches are waiting.")).to_be_visible()
+    matched = page.locator("section", has=page.get_by_role("heading", name=re.compile("^Matched")))
+    expect(matched.get_by_text("confirmed by petra")).to_be_visible()
+    shot("02-confirmed")
+    assert Deposit.objects.get(flashfx_id=wire.id).review_state == Deposit.Review.MATCHED

@@ -362,3 +362,26 @@ def test_the_deposit_pages_panel_shows_proposals_with_buttons_for_reviewers(prop
     assert "Confirm match" in html and "Refuse" in html and 'value="tok"' in html
     html = render(make_staff("viewer", "v2"))
     assert "Acme" in html and "Confirm match" not in html
+
+
+def test_a_near_match_is_decided_from_the_expected_page_and_comes_back_to_it(client, proposal):
+    page = as_member(client, roles.OPERATOR).get(PAGE, {"q": "acme"})
+    html = page.content.decode()
+    assert "Near matches to decide" in html and "Confirm match" in html
+    back = PAGE + "?q=acme"
+    response = client.post(decide_url(proposal, "confirm"), {"next": back})
+    assert response.status_code == 302 and response.url == back
+    proposal.refresh_from_db()
+    assert proposal.state == MatchProposal.State.CONFIRMED
+
+
+def test_a_next_elsewhere_is_ignored(client, proposal):
+    response = as_member(client, roles.OPERATOR).post(
+        decide_url(proposal, "refuse"), {"next": "https://evil.example/"}
+    )
+    assert response.url == reverse("payments:deposit", args=[proposal.deposit.flashfx_id])
+
+
+def test_a_viewer_sees_near_matches_without_buttons(client, proposal):
+    html = as_member(client, roles.VIEWER).get(PAGE).content.decode()
+    assert "same reference, different amount" in html and "Confirm match" not in html
