@@ -180,16 +180,15 @@ def _after(key_field: str, key: Any, pk: int, *, descending: bool) -> Q:
     """Rows after (key, pk) in the given order. The first term bounds the index range scan;
     the second drops the ties already shown."""
     if descending:
-        return Q(**{f"{key_field}__lte": key}) & (
-            Q(**{f"{key_field}__lt": key}) | Q(pk__lt=pk)
-        )
+        return Q(**{f"{key_field}__lte": key}) & (Q(**{f"{key_field}__lt": key}) | Q(pk__lt=pk))
     return Q(**{f"{key_field}__gte": key}) & (Q(**{f"{key_field}__gt": key}) | Q(pk__gt=pk))
 
 
 def deposit_queue_page(
-    filters: QueueFilters, *, cursor: str = "", size: int = PAGE_SIZE
+    filters: QueueFilters, *, cursor: str = "", size: int | None = None
 ) -> QueuePage:
     """One page of the queue. Raises InvalidCursor for a cursor we did not write."""
+    size = size or PAGE_SIZE
     sort = filters.sort if filters.sort in SORTS else "newest"
     key_field, descending = SORTS[sort]
     base = deposit_queue_filtered(filters)

@@ -33,14 +33,24 @@ def test_sort_by_amount_both_ways():
     a = make_deposit(amount=Decimal("5.00"))
     b = make_deposit(amount=Decimal("500.00"))
     c = make_deposit(amount=Decimal("50.00"))
-    assert ids(deposit_queue_page(QueueFilters(sort="largest"))) == [b.flashfx_id, c.flashfx_id, a.flashfx_id]
-    assert ids(deposit_queue_page(QueueFilters(sort="smallest"))) == [a.flashfx_id, c.flashfx_id, b.flashfx_id]
+    assert ids(deposit_queue_page(QueueFilters(sort="largest"))) == [
+        b.flashfx_id,
+        c.flashfx_id,
+        a.flashfx_id,
+    ]
+    assert ids(deposit_queue_page(QueueFilters(sort="smallest"))) == [
+        a.flashfx_id,
+        c.flashfx_id,
+        b.flashfx_id,
+    ]
 
 
 @pytest.mark.parametrize("sort", ["newest", "oldest", "largest", "smallest"])
 def test_cursor_pages_cover_every_row_once_and_previous_goes_back(sort):
     for i in range(23):  # ties on amount and time, to exercise the id tie-breaker
-        make_deposit(amount=Decimal(10 * (i % 4)), flashfx_created_at=T0 + timedelta(minutes=i // 3))
+        make_deposit(
+            amount=Decimal(10 * (i % 4)), flashfx_created_at=T0 + timedelta(minutes=i // 3)
+        )
     filters = QueueFilters(sort=sort)
     seen, pages, cursor = [], [], ""
     while True:
@@ -65,7 +75,9 @@ def test_a_new_arrival_does_not_shift_the_page_being_read():
     first = deposit_queue_page(QueueFilters(), size=3)
     second_before = ids(deposit_queue_page(QueueFilters(), cursor=first.next_cursor, size=3))
     make_deposit(flashfx_created_at=T0 + timedelta(days=1))
-    assert ids(deposit_queue_page(QueueFilters(), cursor=first.next_cursor, size=3)) == second_before
+    assert (
+        ids(deposit_queue_page(QueueFilters(), cursor=first.next_cursor, size=3)) == second_before
+    )
 
 
 @pytest.mark.parametrize(
@@ -141,8 +153,15 @@ def test_latest_refund_is_read_without_a_query_per_row(django_assert_max_num_que
     for i in range(5):
         d = make_deposit()
         DepositRefund.objects.create(
-            deposit=d, amount=d.amount, currency="AUD", reason_code="other", reason="test",
-            state="refused", requested_by=member, error_code=f"E{i}", error_message="No.",
+            deposit=d,
+            amount=d.amount,
+            currency="AUD",
+            reason_code="other",
+            reason="test",
+            state="refused",
+            requested_by=member,
+            error_code=f"E{i}",
+            error_message="No.",
         )
     with django_assert_max_num_queries(4):
         page = deposit_queue_page(QueueFilters())
