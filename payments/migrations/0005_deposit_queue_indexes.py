@@ -25,6 +25,10 @@ def trigram_index(apps, schema_editor):
         "CREATE INDEX IF NOT EXISTS deposit_search_trgm ON payments_deposit"
         f" USING gin ({SEARCH_TEXT} gin_trgm_ops)"
     )
+    # A finer histogram of the searched text: with the default 100 entries the planner guesses
+    # that a common word ("smith") matches almost nothing and sorts every match instead of
+    # walking the received index and stopping at a page; 1,000 lets it see the difference.
+    schema_editor.execute("ALTER INDEX deposit_search_trgm ALTER COLUMN 1 SET STATISTICS 1000")
 
 
 def drop_trigram_index(apps, schema_editor):
