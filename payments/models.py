@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mirrors.base import Mirror, StatusOrder, money
@@ -98,6 +99,42 @@ class Deposit(Transfer):
         permissions = [
             ("reject_deposit", "Can reject (refund) a deposit"),
             ("review_deposit", "Can assign, note, accept, flag and match deposits"),
+        ]
+        # The queue (payments/selectors/deposits.py): "received" is the expression
+        # COALESCE(flashfx_created_at, created_at), indexed as such so that sorting by it, a
+        # date range and the keyset cursor all walk one index; each filter gets its own index
+        # led by the filtered column and followed by the sort key, so a filtered page is an
+        # index range read in order. Trigram indexes for the search are PostgreSQL-only and
+        # live in migration 0005 alone.
+        indexes = [
+            models.Index(
+                Coalesce("flashfx_created_at", "created_at"), "id", name="deposit_received"
+            ),
+            models.Index("amount", "id", name="deposit_amount"),
+            models.Index(
+                "flashfx_status",
+                Coalesce("flashfx_created_at", "created_at"),
+                "id",
+                name="deposit_status_received",
+            ),
+            models.Index(
+                "review_state",
+                Coalesce("flashfx_created_at", "created_at"),
+                "id",
+                name="deposit_review_received",
+            ),
+            models.Index(
+                "sub_client",
+                Coalesce("flashfx_created_at", "created_at"),
+                "id",
+                name="deposit_subclient_received",
+            ),
+            models.Index(
+                "assignee",
+                Coalesce("flashfx_created_at", "created_at"),
+                "id",
+                name="deposit_assignee_received",
+            ),
         ]
 
 

@@ -7,6 +7,7 @@ audit event, in one transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from backoffice import audit
 
-from ..models import Deposit
+from ..models import Deposit, DepositNote
 
 Review = Deposit.Review
 
@@ -63,3 +64,87 @@ def deposit_review_move(
             details=details,
         )
     return deposit
+
+
+# What members do in the review panel and the queue -----------------------------------------
+
+# FlashFX statuses after which accepting makes no sense: the money is going or has gone back
+# (REFUNDING, REFUNDED) or never arrived (CANCELLED). docs/flashfx.md §3.2.
+NOT_ACCEPTABLE = frozenset({"REFUNDING", "REFUNDED", "CANCELLED"})
+
+
+def deposit_assign(*, deposit: Deposit, assignee: Any, actor: Any) -> Deposit:
+    """Give the deposit to `assignee` (None: nobody); audit event deposit.assigned/unassigned."""
+    old = deposit.assignee_id
+    new = assignee.pk if assignee is not None else None
+    if old == new:
+        return deposit
+    with transaction.atomic():
+        Deposit.objects.filter(pk=deposit.pk).update(assignee_id=new, updated_at=timezone.now())
+        deposit.assignee = assignee
+        audit.record(
+            "deposit.assigned" if new else "deposit.unassigned",
+            actor=actor,
+            obj=deposit,
+            before={"assignee_id": old},
+            after={"assignee_id": new},
+        )
+    return deposit
+
+
+def deposit_note_add(*, deposit: Deposit, text: str, actor: Any) -> DepositNote:
+    text = (text or "").strip()
+    if not text:
+        raise ReviewError("Write the note first.")
+    if len(text) > 2000:
+        raise ReviewError("A note is at most 2,000 characters.")
+    with transaction.atomic():
+        note = DepositNote.objects.create(deposit=deposit, author=actor, text=text)
+        audit.record("deposit.note.added", actor=actor, obj=deposit, details={"note": note.pk})
+    return note
+
+
+def deposit_accept(*, deposit: Deposit, actor: Any) -> Deposit:
+    """Mark the deposit accepted (ours; FlashFX's status is left alone)."""
+    if deposit.flashfx_status in NOT_ACCEPTABLE:
+        raise ReviewError(
+            f"FlashFX has this deposit as {deposit.flashfx_status}: there is nothing to accept."
+        )
+    return deposit_review_move(deposit=deposit, to=Review.ACCEPTED, actor=actor)
+
+
+def deposit_flag(*, deposit: Deposit, note: str, actor: Any) -> Deposit:
+    """Flag for a second look; the note says why and is required."""
+    if not (note or "").strip():
+        raise ReviewError("Say why you flag it: a note is required.")
+    with transaction.atomic():
+        added = deposit_note_add(deposit=deposit, text=note, actor=actor)
+        deposit_review_move(
+            deposit=deposit, to=Review.FLAGGED, actor=actor, details={"note": added.pk}
+        )
+    return deposit
+
+
+@dataclass
+class BulkResult:
+    accepted: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (flashfx id, why)
+
+
+def deposits_accept_many(*, flashfx_ids: list[str], actor: Any) -> BulkResult:
+    """Accept each selected deposit on its own (one bad row does not undo the others)."""
+    result = BulkResult()
+    wanted = list(dict.fromkeys(i for i in flashfx_ids if i))
+    found = {d.flashfx_id: d for d in Deposit.objects.filter(flashfx_id__in=wanted)}
+    for flashfx_id in wanted:
+        deposit = found.get(flashfx_id)
+        if deposit is None:
+            result.skipped.append((flashfx_id, "No such deposit."))
+            continue
+        try:
+            deposit_accept(deposit=deposit, actor=actor)
+        except ReviewError as e:
+            result.skipped.append((flashfx_id, str(e)))
+        else:
+            result.accepted.append(flashfx_id)
+    return result
