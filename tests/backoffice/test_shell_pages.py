@@ -20,12 +20,14 @@ pytestmark = pytest.mark.django_db
 # page: (a role that may see it, the template, its heading)
 SHELL = {
     "/": (roles.VIEWER, "backoffice/dashboard.html", "Dashboard"),
-    "/deposits/": (roles.VIEWER, "staff/placeholder.html", "Deposits"),
+    "/deposits/": (roles.VIEWER, "payments/deposits/queue.html", "Deposits"),
+    "/deposits/expected/": (roles.VIEWER, "payments/expected/list.html", "Expected payments"),
     "/payouts/": (roles.VIEWER, "staff/placeholder.html", "Payouts"),
     "/payments/": (roles.VIEWER, "staff/placeholder.html", "Payments"),
     "/parties/": (roles.VIEWER, "staff/placeholder.html", "Parties"),
     "/webhooks/events/": (roles.VIEWER, "staff/placeholder.html", "Webhook events"),
     "/exports/": (roles.OPERATOR, "staff/placeholder.html", "Exports"),
+    "/approvals/": (roles.VIEWER, "payments/approvals/list.html", "Approvals"),
     "/audit/": (roles.COMPLIANCE, "backoffice/audit.html", "Audit trail"),
 }
 
@@ -91,8 +93,10 @@ def test_the_dashboard_names_the_member_and_their_roles(as_role):
     tiles = re.findall(r'<li><a href="([^"]+)">', main_of(html))
     assert tiles == [
         "/deposits/",
+        "/deposits/expected/",
         "/payouts/",
         "/payments/",
+        "/approvals/",
         "/parties/",
         "/webhooks/events/",
         "/exports/",
