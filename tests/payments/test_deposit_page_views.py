@@ -133,7 +133,9 @@ def test_the_timeline_merges_status_changes_actions_and_notes_with_links_to_webh
     assert f'<a href="{reverse("webhooks:event", args=[42])}">webhook #42</a>' in html
     assert "Payer phoned about it" in html
     assert "Rejection requested" in html and "by operator" in html
-    order = [html.index(t) for t in ("as INITIALISED", "Payer phoned", "Rejection requested")]
+    # In the timeline (the review panel above it lists the notes too), oldest first.
+    timeline = html[html.index('id="deposit-timeline"') :]
+    order = [timeline.index(t) for t in ("as INITIALISED", "Payer phoned", "Rejection requested")]
     assert order == sorted(order)
 
 
