@@ -40,12 +40,12 @@ def _close_app_client() -> None:
 @pytest.fixture
 def flashfx(live_server, sandbox, settings):
     """The sandbox as FlashFX: our client calls it, its webhooks reach the live server, and
-    Celery runs tasks where they are sent. Automatic steps wait 2 s, so each status is seen."""
+    Celery runs tasks where they are sent. Automatic steps wait 3 s, so each status is seen."""
     sandbox.configure(
         webhook_url=live_server.url + "/webhooks/flashfx/",
         webhook_secret=settings.FLASHFX_WEBHOOK_SECRET,
         webhook_retry_scale=0.01,
-        step_delay_seconds=2,
+        step_delay_seconds=3,
         login_interval_seconds=0,
     )
     _close_app_client()

@@ -369,3 +369,21 @@ def test_deciding_is_post_only_and_an_unknown_decision_is_404(client, large):
     url = reverse("payments:approval-decide", args=[approval.code, "approve"])
     assert client.get(url).status_code == 405
     assert decide(client, approval, "maybe").status_code == 404
+
+
+def test_approving_an_expired_request_says_so_and_closes_it(client, large):
+    as_member(client, "operator")
+    deposit = local_deposit(amount="500.00")
+    post_reject(client, deposit)
+    approval = Approval.objects.get()
+    Approval.objects.filter(pk=approval.pk).update(expires_at=timezone.now())
+    as_member(client, "approver")
+    response = decide(client, approval, "approve")
+    assert response.status_code == 302
+    html = client.get(reverse("payments:approvals")).content.decode()
+    assert "This approval expired before it was decided; ask again." in html
+    assert Approval.objects.get().state == Approval.State.EXPIRED
+    assert DepositRefund.objects.get().state == State.EXPIRED
+    as_member(client, "operator", "operator-2")
+    html = client.get(page(deposit)).content.decode()
+    assert "Expired" in html and ">Reject</a>" in html  # it may be asked again
