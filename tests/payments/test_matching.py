@@ -356,6 +356,7 @@ def test_a_proposal_for_an_accepted_deposit_cannot_be_confirmed(operator):
     (deposit,) = arrive(wire("240.00"))
     deposit_review_move(deposit=deposit, to=Deposit.Review.ACCEPTED, actor=operator)
     proposal = MatchProposal.objects.get()
+    assert list(proposals_awaiting()) == []  # nobody is asked any more
     with pytest.raises(MatchError, match="accepted cannot be matched"):
         match_proposal_confirm(proposal=proposal, by=operator)
 
