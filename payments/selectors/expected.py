@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ..models import Deposit, ExpectedPayment, MatchProposal
+from ..services.matching import MATCHABLE_STATUSES, OPEN_REVIEW
 
 STATES = ("unmatched", "overdue", "upcoming", "matched", "all")
 PAGE = 200  # rows per list; the page says when there are more
@@ -54,11 +55,15 @@ def expected_payment_list(
 
 def proposals_awaiting(*, deposit: Deposit | None = None) -> QuerySet[MatchProposal]:
     """Near matches a person has still to confirm or refuse: proposed, with both sides still
-    unmatched (a proposal whose expectation or deposit was matched otherwise waits for no one)."""
+    unmatched and the deposit still open to matching (a proposal whose expectation or deposit
+    was matched otherwise, or whose deposit was accepted, rejected or cancelled meanwhile,
+    waits for no one)."""
     rows = MatchProposal.objects.filter(
         state=MatchProposal.State.PROPOSED,
         expected__deposit=None,
         deposit__expected_payment__isnull=True,
+        deposit__review_state__in=OPEN_REVIEW,
+        deposit__flashfx_status__in=MATCHABLE_STATUSES,
     ).select_related("expected", "expected__sub_client", "deposit")
     if deposit is not None:
         rows = rows.filter(deposit=deposit)

@@ -61,6 +61,7 @@ SAME_REFERENCE_OTHER_AMOUNT = "same reference, different amount"
 CONFIRMED = "deposit.match.confirmed"
 REFUSED = "deposit.match.refused"
 RECORDED = "expected_payment.recorded"
+UNMATCHED = "expected_payment.unmatched"
 
 
 class MatchError(Exception):
@@ -335,6 +336,49 @@ def expectations_recorded(*, expected: list[ExpectedPayment]) -> None:
         )
         for e, deposit in linked:
             _matched(expected=e, deposit=deposit, by=None, how=EXACT)
+
+
+def deposits_moved(*, changes: list[Any]) -> None:
+    """A matched deposit FlashFX cancelled, or whose money went back in full, pays for nothing:
+    its expectation is open again (and overdue once past its due date), with an audit event
+    `expected_payment.unmatched`. `changes` are mirrors.apply.Change rows of status moves.
+
+    For payments/services/arrivals.py to call beside refunds.deposits_moved (not wired on this
+    branch: arrivals.py is shared).
+    """
+    ended = [
+        c.obj
+        for c in changes
+        if c.status_moved
+        and (
+            c.new_status == "CANCELLED"
+            or (
+                c.new_status == "REFUNDED"
+                and (c.obj.refund_amount is None or c.obj.refund_amount >= c.obj.amount)
+            )
+        )
+    ]
+    if not ended:
+        return
+    reopened = list(
+        ExpectedPayment.objects.select_for_update().filter(deposit__in=ended).order_by("pk")
+    )
+    by_deposit = {d.pk: d for d in ended}
+    for expected in reopened:
+        deposit = by_deposit[expected.deposit_id]
+        ExpectedPayment.objects.filter(pk=expected.pk).update(
+            deposit=None, matched_at=None, matched_by=None
+        )
+        audit.record(
+            UNMATCHED,
+            actor=None,
+            obj=expected,
+            details={
+                "deposit": deposit.flashfx_id,
+                "flashfx_status": deposit.flashfx_status,
+                "was_matched_at": expected.matched_at,
+            },
+        )
 
 
 def expected_payments_record(

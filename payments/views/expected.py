@@ -167,7 +167,7 @@ def match_decide(
     deposit.refresh_from_db()
     if is_fragment_request(request):
         context = panel_context(deposit=deposit, user=request.user, error=error)
-        return render(request, "payments/deposit/_match.html", context)
+        return render(request, "payments/deposit/_match_response.html", context)
     if error:
         messages.error(request, error)
     elif decision == "confirm":

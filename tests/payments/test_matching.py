@@ -22,6 +22,7 @@ from flashfx import types
 from flashfx.client import FlashFXClient
 from flashfx.tokens import MemoryTokenStore
 from mirrors import sync
+from mirrors.apply import Change
 from parties.models import SubClient
 from payments.mirrors import DEPOSITS
 from payments.models import Deposit, ExpectedPayment, MatchProposal
@@ -237,6 +238,38 @@ def test_a_sync_window_of_many_deposits_is_matched_in_a_few_queries(
     assert expected.deposit.flashfx_id == wires[600].id
 
 
+def moved(deposit: Deposit, to: str, **fields) -> Change:
+    """FlashFX's move of a mirrored deposit through the real apply path, as its Change."""
+    old = deposit.flashfx_status
+    w = types.Deposit.from_wire({**deposit.raw, "status": to, **fields})
+    DEPOSITS.apply(w, observed_at=timezone.now(), source="sync")
+    deposit.refresh_from_db()
+    return Change(deposit, False, old, to)
+
+
+def test_an_expectation_matched_to_a_deposit_flashfx_cancels_is_open_again(operator):
+    expected = expect(operator, due_on=timezone.localdate() - timedelta(days=1))
+    (deposit,) = arrive(wire(status="INITIALISED"))
+    expected.refresh_from_db()
+    assert expected.deposit == deposit
+    matching.deposits_moved(changes=[moved(deposit, "CANCELLED")])
+    expected.refresh_from_db()
+    assert expected.deposit is None and expected.matched_at is None
+    assert [e.pk for e in expected_payment_list(state="overdue")] == [expected.pk]
+    event = AuditEvent.objects.get(action="expected_payment.unmatched")
+    assert event.details["deposit"] == deposit.flashfx_id
+    assert event.details["flashfx_status"] == "CANCELLED"
+
+
+def test_a_partly_refunded_deposit_keeps_its_expectation(operator):
+    expected = expect(operator)
+    (deposit,) = arrive(wire())
+    change = moved(deposit, "REFUNDED", refundAmount="50.00", refundedAt=timezone.now().isoformat())
+    matching.deposits_moved(changes=[change])
+    expected.refresh_from_db()
+    assert expected.deposit == deposit
+
+
 # --- near matches -----------------------------------------------------------------------------
 
 
@@ -323,6 +356,7 @@ def test_a_proposal_for_an_accepted_deposit_cannot_be_confirmed(operator):
     (deposit,) = arrive(wire("240.00"))
     deposit_review_move(deposit=deposit, to=Deposit.Review.ACCEPTED, actor=operator)
     proposal = MatchProposal.objects.get()
+    assert list(proposals_awaiting()) == []  # nobody is asked any more
     with pytest.raises(MatchError, match="accepted cannot be matched"):
         match_proposal_confirm(proposal=proposal, by=operator)
 
