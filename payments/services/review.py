@@ -147,4 +147,10 @@ def deposits_accept_many(*, flashfx_ids: list[str], actor: Any) -> BulkResult:
             result.skipped.append((flashfx_id, str(e)))
         else:
             result.accepted.append(flashfx_id)
+    # Each accepted row has its own deposit.review.accepted event; this one says what was asked.
+    audit.record(
+        "deposit.bulk_accept",
+        actor=actor,
+        details={"accepted": result.accepted, "skipped": [list(s) for s in result.skipped]},
+    )
     return result

@@ -72,7 +72,8 @@ def deposit_queue(request: HttpRequest) -> HttpResponse:
         "since": page.newest_id if page else 0,
         "can_review": request.user.has_perm("payments.review_deposit"),
     }
-    template = "payments/deposits/_queue.html" if is_fragment_request(request) else None
+    context["fragment"] = is_fragment_request(request)  # the list alone, with its messages
+    template = "payments/deposits/_queue.html" if context["fragment"] else None
     return render(request, template or "payments/deposits/queue.html", context)
 
 
@@ -82,6 +83,8 @@ def deposit_queue_new(request: HttpRequest) -> HttpResponse:
     """The "N new" marker: deposits the same filters select, mirrored after `since` (an id)."""
     form = DepositQueueForm(request.GET)
     since = request.GET.get("since", "")
+    if not since:  # nothing seen yet: from now on
+        since = str(Deposit.objects.order_by("-id").values_list("id", flat=True).first() or 0)
     if not (since.isascii() and since.isdigit() and len(since) <= 18) or not form.is_valid():
         return HttpResponseBadRequest("The filters or `since` are not valid.")
     count = deposit_queue_new_count(form.filters(user_id=request.user.pk), since=int(since))
@@ -129,6 +132,8 @@ def deposit_review(request: HttpRequest, flashfx_id: str, action: str) -> HttpRe
         if action == "assign":
             assignee = request.user
             member = request.POST.get("assignee", "")
+            if member and not (member.isascii() and member.isdigit() and len(member) <= 18):
+                return HttpResponseBadRequest("The assignee must be a member's id.")
             if member and member != str(request.user.pk):
                 assignee = get_object_or_404(get_user_model(), pk=member, is_active=True)
             review.deposit_assign(deposit=deposit, assignee=assignee, actor=request.user)

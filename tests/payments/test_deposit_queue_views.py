@@ -153,3 +153,15 @@ def test_a_viewer_sees_no_checkboxes_or_accept_button(client):
     sign_in(client, make_staff("viewer", "vera"))
     body = client.get("/deposits/").content.decode()
     assert "Accept selected" not in body and 'type="checkbox"' not in body
+
+
+def test_new_marker_without_since_counts_from_now(client, operator):
+    make_deposit()
+    r = client.get("/deposits/new/")
+    assert r.status_code == 200 and "new</a>" not in r.content.decode()
+
+
+def test_a_broken_cursor_in_an_htmx_swap_shows_the_message_in_the_list(client, operator):
+    make_deposit()
+    r = client.get("/deposits/?cursor=xyz", HTTP_HX_REQUEST="true")
+    assert "That page link was not valid" in r.content.decode()

@@ -153,3 +153,48 @@ def test_bulk_accept_is_403_for_a_viewer(client):
     sign_in(client, make_staff("viewer", "vera"))
     assert client.post("/deposits/accept/", {"deposit": [a.flashfx_id]}).status_code == 403
     assert Deposit.objects.get(pk=a.pk).review_state == "new"
+
+
+def test_assign_to_someone_else_and_a_bad_member_id(client, operator):
+    d = make_deposit()
+    other = make_staff("operator", "oscar")
+    sign_in(client, operator)
+    client.post(url(d, "assign"), {"assignee": str(other.pk)})
+    assert Deposit.objects.get(pk=d.pk).assignee == other
+    assert client.post(url(d, "assign"), {"assignee": "x1"}).status_code == 400
+
+
+def test_bulk_accept_records_what_was_asked(operator):
+    a = make_deposit()
+    review.deposits_accept_many(flashfx_ids=[a.flashfx_id, "NOPE"], actor=operator)
+    event = AuditEvent.objects.get(action="deposit.bulk_accept")
+    assert event.details["accepted"] == [a.flashfx_id]
+    assert event.details["skipped"] == [["NOPE", "No such deposit."]]
+
+
+def test_the_panel_tag_renders_for_the_deposit_page(rf, operator):
+    from django.template import Context, Template
+
+    d = make_deposit(flashfx_status="REVIEWING", third_party=True)
+    review.deposit_note_add(deposit=d, text="Rang the payer", actor=operator)
+    request = rf.get(f"/deposits/{d.flashfx_id}/")
+    request.user = operator
+    html = Template("{% load deposit_review %}{% deposit_review_panel deposit %}").render(
+        Context({"deposit": d, "request": request, "user": operator, "csrf_token": "t"})
+    )
+    for text in ["Assign to me", "Accept", "Flag", "Add note", "Rang the payer", "held by FlashFX"]:
+        assert text in html, text
+    assert "third-party" in html
+
+
+def test_the_panel_shows_a_viewer_no_buttons(rf):
+    from django.template import Context, Template
+
+    viewer = make_staff("viewer", "vera")
+    d = make_deposit()
+    request = rf.get("/")
+    request.user = viewer
+    html = Template("{% load deposit_review %}{% deposit_review_panel deposit %}").render(
+        Context({"deposit": d, "request": request})
+    )
+    assert "Review" in html and "<button" not in html
