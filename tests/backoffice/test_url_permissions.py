@@ -203,8 +203,7 @@ TO_LOGIN_FROM = lambda path: Expect(302, LOGIN + quote(path))  # noqa: E731
 PAGES = {
     "": staff_page(None),
     "deposits/": staff_page("payments.view_deposit"),
-    # The "N new" marker counts after `since=<id>`; asked without it, it says so (400).
-    "deposits/new/": staff_page("payments.view_deposit", verified_status=400),
+    "deposits/new/": staff_page("payments.view_deposit"),
     "deposits/accept/": staff_page(None, verified_status=405),  # POST only
     "deposits/expected/": staff_page("payments.view_expectedpayment"),
     "deposits/expected/upload/": staff_page(None, verified_status=405),  # POST only
