@@ -21,10 +21,12 @@ How the score is made (the highest of):
   long as written (BECS's 16-character remitter name, less a trailing space: shorter names are
   whole names, so "JOHN SMITH" is not a cut "JOHN SMITHERS") and its words, run together, begin
   the longer name's, TRUNCATED_SCORE.
-A "trading as" name ("J SMITH T/AS SMITH PLUMBING") is compared by each of its parts.
+A "trading as" name ("J SMITH T/AS SMITH PLUMBING") is compared by each of its parts, and a
+word of two or three letters also as run-together initials ("JA SMITH" is J A SMITH).
 
 With the threshold at 0.8: "ACME P/L" ~ "Acme Pty Ltd" (1.0), "J SMITH" ~ "John Smith" (0.95),
-"SMITH JOHN" ~ "John Smith" (1.0), "JOHN A SMITH" ~ "John Smith" (0.89), "JOHN SMTIH" ~
+"SMITH JOHN" ~ "John Smith" (1.0), "JOHN A SMITH" ~ "John Smith" (0.89), "JA SMITH" ~ "John
+Andrew Smith" (0.93), "JOHN SMTIH" ~
 "John Smith" (0.9), "ACME INTERNATION" ~ "Acme International Trading Pty Ltd" (0.95); but
 "JANE SMITH" is not "John Smith" (0.5), nor "SMITH" alone (0.67), nor "ACME HOLDINGS" "Acme
 International" (0.5).
@@ -152,6 +154,14 @@ def _truncated_score(a: str, b: str) -> float:
     return 0.0
 
 
+def _initials_apart(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Run-together initials apart: banks write "JA SMITH" for J. A. Smith."""
+    out: list[str] = []
+    for w in words:
+        out.extend(w if 2 <= len(w) <= 3 and w.isalpha() else [w])
+    return tuple(out)
+
+
 def similarity(a: str, b: str) -> float:
     """How alike two payer names are, from 0 to 1 (see the module's docstring)."""
     best = 0.0
@@ -159,7 +169,12 @@ def similarity(a: str, b: str) -> float:
         for y in _parts(b):
             if x == y:
                 return 1.0
-            best = max(best, _word_score(x, y))
+            best = max(
+                best,
+                _word_score(x, y),
+                _word_score(_initials_apart(x), y),
+                _word_score(x, _initials_apart(y)),
+            )
     return round(max(best, _truncated_score(a or "", b or "")), 4)
 
 

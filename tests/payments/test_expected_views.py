@@ -385,3 +385,23 @@ def test_a_next_elsewhere_is_ignored(client, proposal):
 def test_a_viewer_sees_near_matches_without_buttons(client, proposal):
     html = as_member(client, roles.VIEWER).get(PAGE).content.decode()
     assert "same reference, different amount" in html and "Confirm match" not in html
+
+
+def test_a_csv_names_sub_clients_by_flashfx_id_or_by_a_name_that_is_theirs_alone(client):
+    ada = SubClient.objects.create(flashfx_id="65f0c0ffee0000000000aa01", full_name="Ada Lovelace")
+    SubClient.objects.create(flashfx_id="65f0c0ffee0000000000aa02", full_name="Sam Lee")
+    SubClient.objects.create(flashfx_id="65f0c0ffee0000000000aa03", legal_name="Sam Lee")
+    text = (
+        "payer_name,amount,due_date,sub_client\n"
+        "A,1.00,2026-12-01,65f0c0ffee0000000000aa01\n"
+        "B,2.00,2026-12-01,ADA LOVELACE\n"
+        "C,3.00,2026-12-01,Sam Lee\n"
+    )
+    response = as_member(client, roles.OPERATOR).post(UPLOAD, {"file": csv_file(text)})
+    assert response.context["upload_form"].errors["file"] == [
+        "Line 4: sub_client: More than one sub-client is named “Sam Lee”; give its FlashFX id "
+        "instead."
+    ]
+    client.post(UPLOAD, {"file": csv_file(text.replace("Sam Lee", "65f0c0ffee0000000000aa02"))})
+    assert [e.sub_client for e in ExpectedPayment.objects.order_by("id")][:2] == [ada, ada]
+    assert ExpectedPayment.objects.count() == 3

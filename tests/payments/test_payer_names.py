@@ -35,6 +35,8 @@ def test_a_name_is_reduced_to_its_words(name, words):
         ("SMITH J", "John Smith"),
         ("JOHN A SMITH", "John Smith"),  # a middle initial the other leaves out
         ("J.A. SMITH", "John Andrew Smith"),
+        ("JA SMITH", "John Andrew Smith"),  # initials run together
+        ("SMITH JA", "John Andrew Smith"),
         ("JOHN SMTIH", "John Smith"),  # a slip of the keyboard
         ("ACME INTERNATION", "Acme International Trading Pty Ltd"),  # cut at 16 characters
         ("ACME INTERNATIONAL TRADING PTY L", "Acme International Trading Pty Ltd"),  # at 32
@@ -56,6 +58,8 @@ def test_the_same_payer_written_another_way_is_similar(paid_by, expected):
         ("Test Payer", "Demo Company Pty Ltd"),
         ("", "John Smith"),
         ("PTY LTD", "Acme Pty Ltd"),  # the legal form alone names no one
+        ("LI WEI", "Lucy Ingram"),  # a short name is not always initials
+        ("JA SMITH", "Paul Smith"),
     ],
 )
 def test_another_payer_is_not_similar(paid_by, expected):
