@@ -2,7 +2,8 @@
 
 DEPOSITS.on_change (payments/mirrors.py) calls `deposits_changed` in the transaction that
 applied the news: a new deposit is checked for a third-party payer and matched to what it pays
-for; a status move carries our refund forward. Both commit with the mirror row or not at all.
+for; a status move carries our refund forward, and a deposit FlashFX cancels or refunds in full
+gives its expected payment back. Both commit with the mirror row or not at all.
 """
 
 from __future__ import annotations
@@ -19,3 +20,4 @@ def deposits_changed(changes: list[Change]) -> None:
     moved = [c for c in changes if c.status_moved and not c.created]
     if moved:
         refunds.deposits_moved(changes=moved)
+        matching.deposits_moved(changes=moved)
