@@ -225,7 +225,8 @@ def deposit_queue_page(
         next_cursor = edge(rows[-1], "next") if rows else None
 
     cap = SEARCH_COUNT_CAP if filters.q else COUNT_CAP
-    count = base.order_by()[: cap + 1].count()
+    first_holds_all = not cursor and not more  # then the page is the count: no query
+    count = len(rows) if first_holds_all else base.order_by()[: cap + 1].count()
     newest = Deposit.objects.order_by("-id").values_list("id", flat=True).first() or 0
     return QueuePage(
         deposits=rows,
