@@ -115,8 +115,9 @@ def deposit_search(qs: QuerySet[Deposit], q: str) -> QuerySet[Deposit]:
 
 
 def deposit_queue_filtered(filters: QueueFilters) -> QuerySet[Deposit]:
-    """Every deposit the filters select, with "received" annotated; not yet sorted."""
-    qs = Deposit.objects.annotate(received=Coalesce("flashfx_created_at", "created_at"))
+    """Every deposit the filters select; "received" is an alias to filter and sort on (not
+    selected, so a capped count that filters on indexed columns alone can stay in the index)."""
+    qs = Deposit.objects.alias(received=Coalesce("flashfx_created_at", "created_at"))
     if filters.status:
         qs = qs.filter(flashfx_status=filters.status)
     if filters.review:
@@ -202,7 +203,8 @@ def deposit_queue_page(
     order = [f"-{key_field}", "-id"] if walk_desc else [key_field, "id"]
     latest_refunds = DepositRefund.objects.order_by("-requested_at", "-id")
     rows = list(
-        qs.order_by(*order)
+        qs.annotate(received_at=Coalesce("flashfx_created_at", "created_at"))
+        .order_by(*order)
         .select_related("sub_client", "assignee")
         .prefetch_related(Prefetch("refunds", queryset=latest_refunds))[: size + 1]
     )
@@ -211,6 +213,7 @@ def deposit_queue_page(
     if direction == "prev":
         rows.reverse()
     for d in rows:
+        d.received = d.received_at
         refunds = list(d.refunds.all())
         d.latest_refund = refunds[0] if refunds else None
 
@@ -225,7 +228,8 @@ def deposit_queue_page(
         next_cursor = edge(rows[-1], "next") if rows else None
 
     cap = SEARCH_COUNT_CAP if filters.q else COUNT_CAP
-    count = base.order_by()[: cap + 1].count()
+    first_holds_all = not cursor and not more  # then the page is the count: no query
+    count = len(rows) if first_holds_all else base.order_by()[: cap + 1].count()
     newest = Deposit.objects.order_by("-id").values_list("id", flat=True).first() or 0
     return QueuePage(
         deposits=rows,
