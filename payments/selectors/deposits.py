@@ -21,13 +21,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ..models import Deposit, DepositRefund
+from ..models import Deposit
+from .refunds import refunds_latest
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000  # "1,000+" beyond this
@@ -201,21 +202,19 @@ def deposit_queue_page(
         qs = qs.filter(_after(key_field, key, pk, descending=descending ^ (direction == "prev")))
     walk_desc = descending ^ (direction == "prev")
     order = [f"-{key_field}", "-id"] if walk_desc else [key_field, "id"]
-    latest_refunds = DepositRefund.objects.order_by("-requested_at", "-id")
     rows = list(
         qs.annotate(received_at=Coalesce("flashfx_created_at", "created_at"))
         .order_by(*order)
-        .select_related("sub_client", "assignee")
-        .prefetch_related(Prefetch("refunds", queryset=latest_refunds))[: size + 1]
+        .select_related("sub_client", "assignee")[: size + 1]
     )
     more = len(rows) > size
     rows = rows[:size]
     if direction == "prev":
         rows.reverse()
+    latest = refunds_latest(deposit_ids=[d.pk for d in rows])
     for d in rows:
         d.received = d.received_at
-        refunds = list(d.refunds.all())
-        d.latest_refund = refunds[0] if refunds else None
+        d.latest_refund = latest.get(d.pk)
 
     def edge(d: Deposit, way: str) -> str:
         return encode_cursor(sort=sort, key=getattr(d, key_field), pk=d.pk, direction=way)
