@@ -5,8 +5,8 @@
 
 PostgreSQL only (DATABASE_URL; SQLite is refused: the queue's indexes and its trigram search
 are PostgreSQL's, and a million rows is not what the embedded default is for). DATABASE_URL's
-database gets the million rows, a second one beside it (<name>_small, created if missing) the
-thousand; both are migrated and their deposits emptied first: use databases of their own.
+database gets the million rows, a second one beside it (<name>_small) the thousand; both are
+created if missing, both are migrated and their deposits emptied first: use databases of their own.
 Requests alternate between the two, five at a time, so a busy machine slows both alike.
 
 Fills the table with COPY (its secondary indexes dropped and rebuilt around the load, as a
@@ -112,10 +112,11 @@ def setup_django():
 
     django.setup()
     from django.conf import settings
-    from django.test.utils import setup_test_environment
 
     settings.DEBUG = False  # DEBUG keeps every SQL statement in memory
-    setup_test_environment()
+    # What django.test.Client needs, and no more: setup_test_environment() would also hook
+    # every template render to copy its context for assertions, a cost production never pays.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
 
 
 def secondary_indexes(cursor) -> list[tuple[str, str]]:
@@ -310,7 +311,8 @@ def main() -> None:
 
     large = connections["default"].settings_dict["NAME"]
     small = f"{large}_small"
-    ensure_database(small)
+    for name in (large, small):
+        ensure_database(name)
     rng = random.Random(args.seed)
     small_urls, small_deep = prepare(small, args.small, rng)
     large_urls, large_deep = prepare(large, args.rows, rng)

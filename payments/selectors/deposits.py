@@ -7,7 +7,8 @@ Python: one expression, one index, and the cursor compares exactly what the inde
 
 Pages are keyset pages: a cursor holds the sort key and id of the row at the page's edge, so a
 deposit arriving while someone reads never shifts the page they are on, and page 500 costs what
-page 1 costs. Counts are capped (COUNT over a LIMIT), never a full COUNT(*).
+page 1 costs. Counts are capped (COUNT over a LIMIT), never a full COUNT(*); a search is counted
+no further than the page it read ("50+"), see deposit_queue_page.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from .refunds import refunds_latest
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000  # "1,000+" beyond this
-SEARCH_COUNT_CAP = 100  # a search's count stops early: trigram rows are dearer to walk
 NEW_CAP = 99  # "99+ new"
 MIN_SEARCH = 3
 
@@ -226,16 +226,24 @@ def deposit_queue_page(
         prev_cursor = edge(rows[0], "prev") if more and rows else None
         next_cursor = edge(rows[-1], "next") if rows else None
 
-    cap = SEARCH_COUNT_CAP if filters.q else COUNT_CAP
-    first_holds_all = not cursor and not more  # then the page is the count: no query
-    count = len(rows) if first_holds_all else base.order_by()[: cap + 1].count()
+    if not cursor and not more:  # the first page holds them all: it is the count
+        count, capped = len(rows), False
+    elif filters.q:
+        # A search's matches are found by filtering rows (or a trigram bitmap) at a cost that
+        # grows as they get rarer; counting them would read them all a second time only to
+        # say "100+" rather than "50+". Any page of a search with more than one page has more
+        # than a page of matches: that is what it says.
+        count, capped = size, True
+    else:  # filters walk an index: a count capped at COUNT_CAP reads that many entries at most
+        counted = base.order_by()[: COUNT_CAP + 1].count()
+        count, capped = min(counted, COUNT_CAP), counted > COUNT_CAP
     newest = Deposit.objects.order_by("-id").values_list("id", flat=True).first() or 0
     return QueuePage(
         deposits=rows,
         next_cursor=next_cursor,
         prev_cursor=prev_cursor,
-        count=min(count, cap),
-        count_capped=count > cap,
+        count=count,
+        count_capped=capped,
         newest_id=newest,
         sort=sort,
     )

@@ -138,6 +138,20 @@ def test_count_is_capped(monkeypatch):
     assert deposit_queue_page(QueueFilters(), size=2).count_label == "6"
 
 
+def test_a_search_is_counted_no_further_than_the_page_it_read(django_assert_num_queries):
+    for i in range(3):
+        make_deposit(sender_account_name=f"Wattle Farm {i}")
+    make_deposit(sender_account_name="Someone Else")
+    page = deposit_queue_page(QueueFilters(q="wattle"), size=2)
+    assert (page.count_label, page.count_capped) == ("2+", True)
+    assert deposit_queue_page(QueueFilters(q="wattle"), size=3).count_label == "3"
+    later = deposit_queue_page(QueueFilters(q="wattle"), size=2, cursor=page.next_cursor)
+    assert ids(later) and later.count_label == "2+"
+    # The page, its refunds and the newest id: no second walk of the matches to count them.
+    with django_assert_num_queries(3):
+        deposit_queue_page(QueueFilters(q="wattle"), size=2)
+
+
 def test_new_count_counts_only_later_arrivals_the_filters_select():
     make_deposit()
     since = deposit_queue_page(QueueFilters()).newest_id
