@@ -5,7 +5,8 @@ transaction that writes the row), `deposits_arrived`:
 
 1. marks it third-party when its payer name is like neither the company's names
    (settings.COMPANY_NAMES) nor the sub-client it was paid to (payments/services/names.py);
-2. matches it: an unmatched expectation with the same reference and the same amount (same
+2. matches it: an unmatched expectation with the same reference (`reference_key`: case,
+   spaces and separators such as "-" or "/" do not count) and the same amount (same
    currency; the same sub-client when the expectation names one) is linked to it at once, and
    its review state moves to "matched" with no person involved. Otherwise near matches (the
    same amount and a similar payer name, or the same reference and another amount) become
@@ -32,8 +33,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models import Q, Value
+from django.db.models.expressions import Func
+from django.db.models.functions import Replace, Upper
 from django.utils import timezone
 
 from backoffice import audit
@@ -114,9 +116,27 @@ def _mark_third_party(deposits: Sequence[Deposit]) -> None:
 # The rule
 
 
+# What payers type between the parts of a reference, and which does not make it another one:
+# "INV-1042", "inv 1042", "INV/1042" and "INV1042" are the same invoice. Letters and digits
+# count, in order; nothing else is dropped (an apostrophe or a plus stays significant).
+REFERENCE_SEPARATORS = " -/._#:,"
+
+
 def reference_key(reference: str) -> str:
-    """A reference as compared: case and surrounding or repeated spaces do not count."""
-    return " ".join((reference or "").split()).upper()
+    """A reference as compared: case and the separators above do not count."""
+    key = (reference or "").upper()
+    for ch in REFERENCE_SEPARATORS + "\t\n":
+        key = key.replace(ch, "")
+    return key
+
+
+def reference_key_sql(field: str) -> Func:
+    """reference_key as a database expression, the same on SQLite and PostgreSQL, so that a
+    query narrows candidates by exactly the key `exact` and `near` then compare."""
+    expression: Func = Upper(field)
+    for ch in REFERENCE_SEPARATORS + "\t\n":
+        expression = Replace(expression, Value(ch), Value(""))
+    return expression
 
 
 def _same_party(expected: ExpectedPayment, deposit: Deposit) -> bool:
@@ -235,8 +255,8 @@ def _open_expectations_for(deposits: Sequence[Deposit]) -> list[ExpectedPayment]
     references = {reference_key(d.external_reference) for d in deposits} - {""}
     # Two IN lists, not an OR per deposit: a sync window brings hundreds at once.
     return list(
-        ExpectedPayment.objects.annotate(reference_upper=Upper("reference"))
-        .filter(Q(amount__in=amounts) | Q(reference_upper__in=references), deposit=None)
+        ExpectedPayment.objects.annotate(reference_key=reference_key_sql("reference"))
+        .filter(Q(amount__in=amounts) | Q(reference_key__in=references), deposit=None)
         .order_by("due_on", "id")
     )
 
@@ -292,9 +312,9 @@ def expectations_recorded(*, expected: list[ExpectedPayment]) -> None:
     references = {reference_key(e.reference) for e in expected} - {""}
     since = min(e.created_at for e in expected) - LOOKBACK
     deposits = list(
-        Deposit.objects.annotate(reference_upper=Upper("external_reference"))
+        Deposit.objects.annotate(reference_key=reference_key_sql("external_reference"))
         .filter(
-            Q(amount__in=amounts) | Q(reference_upper__in=references),
+            Q(amount__in=amounts) | Q(reference_key__in=references),
             flashfx_status__in=MATCHABLE_STATUSES,
             review_state__in=OPEN_REVIEW,
             expected_payment__isnull=True,

@@ -122,6 +122,30 @@ def test_a_webhook_arrival_matches_too(operator):
     assert deposit.review_state == Deposit.Review.MATCHED
 
 
+@pytest.mark.parametrize("typed", ["inv 1042", "INV/1042", "Inv.1042", "INV1042", " INV - 1042 "])
+def test_separators_in_a_reference_do_not_count(operator, typed):
+    expected = expect(operator, reference="INV-1042")
+    (deposit,) = arrive(wire(reference=typed))
+    expected.refresh_from_db()
+    assert expected.deposit == deposit
+
+
+def test_letters_and_digits_still_count_in_order():
+    assert matching.reference_key("INV-1042") != matching.reference_key("INV-1024")
+    assert matching.reference_key("O'BRIEN 7") == "O'BRIEN7"  # only separators are dropped
+
+
+def test_the_same_reference_typed_otherwise_with_another_amount_is_proposed_both_ways(operator):
+    # The deposit first, then the expectation: the query over deposits narrows by the key.
+    (early,) = arrive(wire("99.00", reference="po-77 ", payer="Somebody Else"))
+    expect(operator, reference="PO 77", amount=Decimal("100.00"))
+    # The expectation first, then the deposit: the query over expectations does.
+    expect(operator, reference="SO/12", amount=Decimal("300.00"))
+    (late,) = arrive(wire("290.00", reference="so12", payer="Somebody Else"))
+    assert {p.deposit for p in MatchProposal.objects.all()} == {early, late}
+    assert all(p.reason.startswith("same reference") for p in MatchProposal.objects.all())
+
+
 def test_another_currency_or_sub_client_is_no_exact_match(operator):
     ada = sub_client()
     expect(operator, currency="USD")
