@@ -89,6 +89,16 @@ class Deposit(Transfer):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_deposits",
+        db_index=False,  # deposit_assignee_received leads with it: one index, not two
+    )
+    # Transfer's, without its single-column index: deposit_subclient_received leads with it.
+    sub_client = models.ForeignKey(
+        "parties.SubClient",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deposits",
+        db_index=False,
     )
     third_party = models.BooleanField(
         default=False,
