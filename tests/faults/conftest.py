@@ -1,0 +1,130 @@
+"""Fixtures of the fault tests: a Redis database for the workers' broker, workers, locks.
+
+The workers' broker is a Redis database of their own, found empty and claimed for this test
+process (SET NX of a claim key) for the whole run: a worker must never take a message some
+other run, or another test process of this run, left in a shared queue (an id there names a row
+of another database). For each test the test process publishes to that database too
+(CELERY_BROKER_URL, which the Celery app reads from Django's settings live), so what the code
+under test enqueues (delay_on_commit) reaches the worker exactly as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+from faults_support import Locker, Workers
+
+from backoffice.celery import app as celery_app
+
+CLAIM_KEY = "flashfx-backoffice:faults-broker-claim"
+CLAIM_SECONDS = 6 * 3600
+# What kombu's Redis transport and Celery's worker keep in their broker database.
+BROKER_KEY_PATTERNS = ("celery*", "_kombu.*", "unacked*", "*.pidbox*", "celeryev*")
+
+
+def _with_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def _clear_broker(client: redis.Redis) -> None:
+    for pattern in BROKER_KEY_PATTERNS:
+        for key in client.scan_iter(match=pattern):
+            client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def broker_url():
+    """A Redis database for the workers' broker: empty when claimed, ours until the end."""
+    base = os.environ["REDIS_URL"]
+    base_db = int(urlsplit(base).path.lstrip("/") or 0)
+    token = f"{os.getpid()}-{uuid.uuid4().hex}"
+    for db in range(15, 0, -1):
+        if db == base_db:
+            continue
+        client = redis.Redis.from_url(_with_db(base, db))
+        if client.set(CLAIM_KEY, token, nx=True, ex=CLAIM_SECONDS):
+            if client.dbsize() == 1:
+                break
+            client.delete(CLAIM_KEY)  # ours, just set: someone else uses this database
+        client.close()
+    else:
+        pytest.fail("no empty Redis database (1-15) left for the fault tests' worker broker")
+    try:
+        yield _with_db(base, db)
+    finally:
+        _clear_broker(client)
+        if client.get(CLAIM_KEY) == token.encode():
+            client.delete(CLAIM_KEY)
+        client.close()
+
+
+def _reset_publisher() -> None:
+    """Drop the Celery app's broker connections: the next publish connects to the URL the
+    settings name now (what Celery itself does after a fork)."""
+    celery_app._after_fork()
+
+
+@pytest.fixture
+def workers(transactional_db, settings, sandbox, broker_url, tmp_path):
+    """Start real workers with `workers.start()`; each is SIGKILLed at the end if still up.
+
+    Their settings come from the environment, as in production: the test database (the one
+    pytest-django made for this process), the test's sandbox (FLASHFX_API_URL), the Redis of
+    the test for the cache and the shared FlashFX token (the test's own FLASHFX_TOKEN_KEY), and
+    the claimed database as their broker (CELERY_BROKER_URL, which Celery reads before any
+    setting)."""
+    from django.db import connection
+
+    with redis.Redis.from_url(broker_url) as client:
+        _clear_broker(client)
+    publishing_to = settings.CELERY_BROKER_URL
+    settings.CELERY_BROKER_URL = broker_url
+    _reset_publisher()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "DJANGO_"))}
+    env |= {
+        "DEBUG": "true",
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": broker_url,
+        "FLASHFX_API_URL": sandbox.url,
+        "FLASHFX_TOKEN_KEY": settings.FLASHFX_TOKEN_KEY,
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+    pool = Workers(env=env, settings_dict=dict(connection.settings_dict), workdir=tmp_path)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+        settings.CELERY_BROKER_URL = publishing_to
+        _reset_publisher()
+
+
+@pytest.fixture
+def locker(transactional_db):
+    from django.db import connection
+
+    return Locker(dict(connection.settings_dict))
+
+
+def close_app_client() -> None:
+    from mirrors.client import flashfx_client
+
+    if flashfx_client.cache_info().currsize:
+        flashfx_client().close()
+    flashfx_client.cache_clear()
+
+
+@pytest.fixture
+def app_sandbox(sandbox, settings):
+    """The sandbox, with nothing moving by itself (forced transitions only) and logins without
+    a pause; the test process's own client (setup, read-backs) points at it too."""
+    sandbox.configure(step_delay_seconds=3600, login_interval_seconds=0)
+    close_app_client()
+    settings.FLASHFX_API_URL = sandbox.url
+    yield sandbox
+    close_app_client()
