@@ -5,9 +5,10 @@ SENT, and no worker makes a second call.
 
 Recovery here comes from the sweep (payments.tasks.payments_sweep, every minute in beat), not
 from Redis: a SIGKILLed worker's unacked message comes back only after the broker's
-visibility_timeout (kombu's default, 1 hour, which the project and these workers keep) and
-then on kombu's next restore pass (unacked_restore_interval x unacked_restore_throttle, about
-100 s): far beyond a test, and shortening it would test other settings than production's. The
+visibility_timeout (the project's CELERY_BROKER_TRANSPORT_OPTIONS, which these workers keep;
+kombu's default is an hour) and then on kombu's next restore pass (unacked_restore_interval x
+unacked_restore_throttle, about 100 s): far beyond a test, and shortening it would test other
+settings than production's. The
 sweep takes refunds left QUEUED, SENDING or UNKNOWN for STUCK_AFTER (2 minutes); rather than
 wait, a test ages the row's updated_at by that much, then a fresh worker runs the sweep and
 whatever it enqueues. The redelivery itself (the same message run again, later) is the last
