@@ -181,9 +181,9 @@ class Workers:
         if self._admin is not None:
             self._admin.close()
 
-    def wait_blocked(self, worker: Worker, statement: str, *, timeout: float = 20.0) -> str:
-        """Wait until the worker's connection waits on a lock in a statement starting with
-        `statement` (e.g. 'UPDATE "payments_depositrefund"'); the statement's text."""
+    def wait_blocked(self, worker: Worker, *fragments: str, timeout: float = 20.0) -> str:
+        """Wait until the worker's connection waits on a lock in a statement that contains
+        every fragment (e.g. 'UPDATE', '"payments_depositrefund"'); the statement's text."""
 
         def blocked() -> str | None:
             if not worker.alive:
@@ -197,10 +197,12 @@ class Workers:
                 )
                 .fetchone()
             )
-            return row[0] if row and row[0].lstrip().startswith(statement) else None
+            return row[0] if row and all(f in row[0] for f in fragments) else None
 
         return wait_until(
-            blocked, timeout=timeout, what=f"worker {worker.name} to wait on a lock in {statement}"
+            blocked,
+            timeout=timeout,
+            what=f"worker {worker.name} to wait on a lock in a statement with {fragments}",
         )
 
     def logs(self) -> str:

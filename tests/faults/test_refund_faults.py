@@ -103,7 +103,7 @@ def test_killed_waiting_to_claim_the_refund_the_sweep_sends_it_once(app_sandbox,
     with locker.row(REFUND_TABLE, refund.pk):
         first = workers.start()
         tasks.deposit_refund_enqueue(refund)
-        workers.wait_blocked(first, f'UPDATE "{REFUND_TABLE}"')  # the claim, QUEUED -> SENDING
+        workers.wait_blocked(first, "UPDATE", f'"{REFUND_TABLE}"')  # the claim, QUEUED -> SENDING
         workers.kill(first)
     assert state(refund) == DepositRefund.State.QUEUED
     assert DepositRefund.objects.get(pk=refund.pk).attempts == 0
@@ -175,7 +175,9 @@ def test_killed_after_the_call_before_recording_the_answer_it_is_not_sent_again(
     tasks.deposit_refund_enqueue(refund)
     wait_for_state(refund, DepositRefund.State.SENDING)  # claimed and committed; the call is due
     with locker.row(REFUND_TABLE, refund.pk):
-        workers.wait_blocked(first, f'UPDATE "{REFUND_TABLE}"')  # SENDING -> SENT, after the call
+        workers.wait_blocked(
+            first, "UPDATE", f'"{REFUND_TABLE}"'
+        )  # SENDING -> SENT, after the call
         workers.kill(first)
     assert at_flashfx(app_sandbox, refund)["status"] == "REFUNDING"
     assert state(refund) == DepositRefund.State.SENDING
