@@ -1,7 +1,7 @@
 """A deposit refund (money leaving) sent exactly once by a real Celery worker that is killed
 before, during and after its refundDeposit call, whose call is committed at FlashFX and then
-dropped, and whose task is delivered twice: FlashFX refunds the deposit once, our refund ends
-SENT, and no worker makes a second call.
+dropped, whose task is delivered twice, and whose approval two approvers click at once:
+FlashFX refunds the deposit once, our refund ends SENT, and no worker makes a second call.
 
 Recovery here comes from the sweep (payments.tasks.payments_sweep, every minute in beat), not
 from Redis: a SIGKILLed worker's unacked message comes back only after the broker's
@@ -17,20 +17,25 @@ test: a no-op once the refund has gone out.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from faults_support import needs_postgres_and_redis, pause
 from harness import wait_until
-from staff import make_staff
+from staff import make_staff, sign_in
 
 from backoffice import audit
 from mirrors.client import flashfx_client
 from mirrors.registry import registry
 from payments import tasks
-from payments.models import Deposit, DepositRefund
+from payments.models import Approval, Deposit, DepositRefund
 from payments.services import refunds
 
 pytestmark = [needs_postgres_and_redis, pytest.mark.django_db(transaction=True)]
@@ -41,10 +46,10 @@ SEND_TASK = "payments.tasks.deposit_refund_send"
 REFUND_TABLE = DepositRefund._meta.db_table
 
 
-def queued_refund(sandbox) -> DepositRefund:
-    """A CONFIRMED deposit at FlashFX, mirrored here, that an operator rejected: QUEUED, below
-    the approval threshold, nothing sent yet and nothing enqueued yet."""
-    created = sandbox.receive_deposit(str(AMOUNT), sender=SENDER)
+def queued_refund(sandbox, amount: Decimal = AMOUNT) -> DepositRefund:
+    """A CONFIRMED deposit at FlashFX, mirrored here, that an operator rejected in full: QUEUED
+    below the approval threshold (AWAITING_APPROVAL above it), nothing sent or enqueued yet."""
+    created = sandbox.receive_deposit(str(amount), sender=SENDER)
     response = sandbox.advance("deposits", created["id"], "CONFIRMED")
     assert response.status_code == 200, response.text
     wire = flashfx_client().deposit(created["id"])
@@ -52,11 +57,12 @@ def queued_refund(sandbox) -> DepositRefund:
     deposit = Deposit.objects.get(flashfx_id=created["id"])
     refund = refunds.deposit_refund_request(
         deposit=deposit,
-        amount=AMOUNT,
+        amount=amount,
         reason_code="duplicate",
         by=make_staff("operator", "olive"),
     )
-    assert refund.state == DepositRefund.State.QUEUED
+    if not refunds.needs_approval(amount=amount, currency="AUD"):
+        assert refund.state == DepositRefund.State.QUEUED
     return refund
 
 
@@ -91,7 +97,7 @@ def sweep_later(refund: DepositRefund) -> None:
 def assert_refunded_once(sandbox, workers, refund: DepositRefund, *, calls: int) -> None:
     """FlashFX holds one refund of the whole deposit; ours is SENT; the workers finished
     `calls` refundDeposit calls (a call cut short by a kill logs nothing) and no other."""
-    assert at_flashfx(sandbox, refund) == {"status": "REFUNDING", "refundAmount": AMOUNT}
+    assert at_flashfx(sandbox, refund) == {"status": "REFUNDING", "refundAmount": refund.amount}
     assert sandbox.balance("AUD") == (Decimal("0.00"), Decimal("0.00"))
     assert state(refund) == DepositRefund.State.SENT
     made = workers.calls("RefundDeposit")
@@ -221,6 +227,49 @@ def test_the_same_task_delivered_twice_to_two_workers_and_again_later_sends_once
     tasks.deposit_refund_send.delay(refund.pk)
     wait_until(lambda: workers.finished(SEND_TASK) == 3, what="the late redelivery to run")
     assert_refunded_once(app_sandbox, workers, refund, calls=1)
+
+
+def test_two_approvers_clicking_approve_at_once_refund_once_and_at_once(app_sandbox, workers):
+    """A refund above the threshold waits for a second member; two approvers click Approve
+    at the same moment on the Approvals page. One decision, one refundDeposit, sent by the
+    worker as soon as the approval commits (not left for the sweep)."""
+    refund = queued_refund(app_sandbox, Decimal("20000.00"))
+    assert refund.state == DepositRefund.State.AWAITING_APPROVAL
+    workers.start()
+    browsers = []
+    for name in ("alice", "bob"):
+        browser = Client()
+        sign_in(browser, make_staff("approver", name))
+        browsers.append(browser)
+    url = reverse("payments:approval-decide", args=[refund.approval.code, "approve"])
+    responses = race(*(lambda b=b: b.post(url) for b in browsers))
+    assert [r.status_code for r in responses] == [302, 302], responses
+    assert Approval.objects.get(pk=refund.approval.pk).state == Approval.State.APPROVED
+
+    wait_for_state(refund, DepositRefund.State.SENT, timeout=20)
+    assert_refunded_once(app_sandbox, workers, refund, calls=1)
+
+
+def race(*calls) -> list[Any]:
+    """Run each call on its own thread (its own database connection), released together."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            barrier.wait()
+            results[i] = call()
+        except Exception as exc:  # the outcome under test
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
 
 
 def audit_actions(refund: DepositRefund) -> list[str]:
