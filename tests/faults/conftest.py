@@ -1,9 +1,10 @@
 """Fixtures of the fault tests: a Redis database for the workers' broker, workers, locks.
 
-The workers' broker is a Redis database of their own, found empty and claimed for this test
-process (SET NX of a claim key) for the whole run: a worker must never take a message some
-other run, or another test process of this run, left in a shared queue (an id there names a row
-of another database). For each test the test process publishes to that database too
+The workers' broker is a Redis database of their own, found empty (or holding only what an
+earlier fault-test run left behind, which it marks) and claimed for this test process (SET NX of
+a claim key that expires) for the whole run: a worker must never take a message some other
+run, or another test process of this run, left in a shared queue (an id there names a row of
+another database). For each test the test process publishes to that database too
 (CELERY_BROKER_URL, which the Celery app reads from Django's settings live), so what the code
 under test enqueues (delay_on_commit) reaches the worker exactly as in production.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from fnmatch import fnmatchcase
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -21,6 +23,7 @@ from faults_support import Locker, Workers
 from backoffice.celery import app as celery_app
 
 CLAIM_KEY = "flashfx-backoffice:faults-broker-claim"
+MARK_KEY = "flashfx-backoffice:faults-broker"  # stays if a run dies: its left-overs are ours
 CLAIM_SECONDS = 6 * 3600
 # What kombu's Redis transport and Celery's worker keep in their broker database.
 BROKER_KEY_PATTERNS = ("celery*", "_kombu.*", "unacked*", "*.pidbox*", "celeryev*")
@@ -37,6 +40,16 @@ def _clear_broker(client: redis.Redis) -> None:
             client.delete(key)
 
 
+def _free(client: redis.Redis) -> bool:
+    """Nothing here but our claim, or only what a fault-test run that died left behind."""
+    others = [k.decode() for k in client.scan_iter() if k.decode() != CLAIM_KEY]
+    if not others:
+        return True
+    return MARK_KEY in others and all(
+        k == MARK_KEY or any(fnmatchcase(k, p) for p in BROKER_KEY_PATTERNS) for k in others
+    )
+
+
 @pytest.fixture(scope="session")
 def broker_url():
     """A Redis database for the workers' broker: empty when claimed, ours until the end."""
@@ -48,16 +61,19 @@ def broker_url():
             continue
         client = redis.Redis.from_url(_with_db(base, db))
         if client.set(CLAIM_KEY, token, nx=True, ex=CLAIM_SECONDS):
-            if client.dbsize() == 1:
+            if _free(client):
+                _clear_broker(client)
+                client.set(MARK_KEY, "1")
                 break
             client.delete(CLAIM_KEY)  # ours, just set: someone else uses this database
         client.close()
     else:
-        pytest.fail("no empty Redis database (1-15) left for the fault tests' worker broker")
+        pytest.fail("no free Redis database (1-15) left for the fault tests' worker broker")
     try:
         yield _with_db(base, db)
     finally:
         _clear_broker(client)
+        client.delete(MARK_KEY)
         if client.get(CLAIM_KEY) == token.encode():
             client.delete(CLAIM_KEY)
         client.close()
