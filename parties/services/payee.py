@@ -1,0 +1,52 @@
+"""Confirmation of Payee (docs/flashfx.md §3.13.2): does the bank hold this BSB and account
+under this name? Advisory, as FlashFX says: the answer (MATCH, CLOSE_MATCH with the name the
+bank holds, NOT_MATCH, or another code) is recorded and shown on the recipient's page and its
+payouts, and a check that fails is recorded and shown too; neither ever stops a recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.utils import timezone
+
+from flashfx.errors import FlashFXError
+from mirrors.client import flashfx_client
+
+from ..models import PayeeCheck, Recipient
+
+log = logging.getLogger(__name__)
+
+
+def payee_check_applies(recipient: Recipient) -> bool:
+    """Only Australian BSB accounts can be checked (FlashFX supports BSB alone)."""
+    return recipient.account_id_type == "BSB" and bool(recipient.bsb and recipient.account_no)
+
+
+def payee_check_run(*, recipient: Recipient, actor: Any = None) -> PayeeCheck:
+    """Ask FlashFX, and record its answer or the failure; never raises for FlashFX's sake."""
+    check = PayeeCheck(
+        recipient=recipient,
+        bsb=recipient.bsb,
+        account_no=recipient.account_no,
+        name_asked=recipient.name[:300],
+        checked_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    try:
+        result = flashfx_client().confirmation_of_payee(
+            bsb=recipient.bsb, account_no=recipient.account_no, account_name=check.name_asked
+        )
+    except FlashFXError as exc:
+        # Recorded and shown on the recipient's page; the recipient itself stands.
+        log.warning("payee check of recipient %s failed: %s %s", recipient.pk, exc.code, exc)
+        check.error_code = (exc.code or type(exc).__name__)[:64]
+        check.error_message = str(exc.message)[:500]
+    else:
+        check.code = (result.code or "")[:32]
+        check.message = (result.message or "")[:500]
+        check.bank_name = (getattr(result, "account_name", None) or "")[:300]
+        check.billable = result.billable
+    check.checked_at = timezone.now()
+    check.save()
+    return check
