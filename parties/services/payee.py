@@ -18,6 +18,8 @@ from ..models import PayeeCheck, Recipient
 
 log = logging.getLogger(__name__)
 
+ACCOUNT_NAME_MAX = 140  # the NPP account name's length (docs/flashfx.md §5.46)
+
 
 def payee_check_applies(recipient: Recipient) -> bool:
     """Only Australian BSB accounts can be checked (FlashFX supports BSB alone)."""
@@ -30,7 +32,7 @@ def payee_check_run(*, recipient: Recipient, actor: Any = None) -> PayeeCheck:
         recipient=recipient,
         bsb=recipient.bsb,
         account_no=recipient.account_no,
-        name_asked=recipient.name[:300],
+        name_asked=recipient.name[:ACCOUNT_NAME_MAX],
         checked_by=actor if actor is not None and actor.is_authenticated else None,
     )
     try:
@@ -43,9 +45,11 @@ def payee_check_run(*, recipient: Recipient, actor: Any = None) -> PayeeCheck:
         check.error_code = (exc.code or type(exc).__name__)[:64]
         check.error_message = str(exc.message)[:500]
     else:
-        check.code = (result.code or "")[:32]
+        # Every answer is kept as received, FlashFX's refusals to check (COP_API_DISABLED,
+        # COP_LIMIT_EXCEEDED) and codes newer than our docs included: the page shows them.
+        check.code = (result.code or "UNKNOWN")[:32]
         check.message = (result.message or "")[:500]
-        check.bank_name = (getattr(result, "account_name", None) or "")[:300]
+        check.bank_name = (result.matched_name or "")[:300]
         check.billable = result.billable
     check.checked_at = timezone.now()
     check.save()
