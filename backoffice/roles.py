@@ -55,6 +55,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     + (
         "payments.review_deposit",
         "payments.add_expectedpayment",
+        "payments.delete_expectedpayment",  # only while unmatched (services/matching.py)
         "payments.reject_deposit",
         "payments.create_payout",
         "payments.create_payment",

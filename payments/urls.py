@@ -19,6 +19,11 @@ urlpatterns = [
     # Expected payments and matching (payments/views/expected.py)
     path("deposits/expected/", expected.expected_list, name="expected"),
     path("deposits/expected/upload/", expected.expected_upload, name="expected-upload"),
+    path(
+        "deposits/expected/<uuid:code>/remove/",
+        expected.expected_remove,
+        name="expected-remove",
+    ),
     # One deposit (payments/views/deposit_page.py), its review and its matches
     path("deposits/<str:flashfx_id>/", deposit_page.deposit_detail, name="deposit"),
     path("deposits/<str:flashfx_id>/reject/", deposit_page.deposit_reject, name="deposit-reject"),

@@ -64,6 +64,7 @@ CONFIRMED = "deposit.match.confirmed"
 REFUSED = "deposit.match.refused"
 RECORDED = "expected_payment.recorded"
 UNMATCHED = "expected_payment.unmatched"
+REMOVED = "expected_payment.removed"
 
 
 class MatchError(Exception):
@@ -534,3 +535,36 @@ def match_proposal_refuse(*, proposal: MatchProposal, by: Any) -> MatchProposal:
             details={"expected_payment": str(proposal.expected.code), "reason": proposal.reason},
         )
     return proposal
+
+
+def expected_payment_remove(*, expected: ExpectedPayment, by: Any) -> None:
+    """Remove an expected payment entered by mistake, while nothing matched it.
+
+    Its every field goes into the audit event, so the trail still says what was expected and
+    who took it back. Its open proposals go with it. A matched one cannot be removed: its
+    deposit's review would lose what it was matched to (unmatch the deposit first by
+    rejecting or flagging it, as staff would with any wrong match). Locks the row, so a match
+    landing at the same moment wins or waits, never half of each."""
+    with transaction.atomic():
+        locked = ExpectedPayment.objects.select_for_update().filter(pk=expected.pk).first()
+        if locked is None:
+            raise MatchError("This expected payment was removed already.")
+        if locked.deposit_id is not None:
+            raise MatchError(
+                "This expected payment is matched to a deposit already, so it cannot be removed."
+            )
+        details = {
+            "code": str(locked.code),
+            "payer_name": locked.payer_name,
+            "amount": str(locked.amount),
+            "currency": locked.currency,
+            "reference": locked.reference,
+            "due_on": locked.due_on.isoformat(),
+            "sub_client": locked.sub_client.flashfx_id if locked.sub_client_id else "",
+            "source": locked.source,
+            "recorded_by": locked.created_by.get_username(),
+            "recorded_at": locked.created_at.isoformat(),
+            "open_proposals": locked.proposals.filter(state=MatchProposal.State.PROPOSED).count(),
+        }
+        audit.record(REMOVED, actor=by, obj=locked, details=details)
+        locked.delete()  # its proposals cascade

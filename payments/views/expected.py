@@ -28,6 +28,7 @@ from ..models import Deposit, ExpectedPayment, MatchProposal
 from ..selectors import expected as selectors
 from ..services.matching import (
     MatchError,
+    expected_payment_remove,
     expected_payments_record,
     match_proposal_confirm,
     match_proposal_refuse,
@@ -35,6 +36,7 @@ from ..services.matching import (
 from ..templatetags.matching import panel_context
 
 ADD = "payments.add_expectedpayment"
+REMOVE = "payments.delete_expectedpayment"
 DECISIONS = {"confirm": match_proposal_confirm, "refuse": match_proposal_refuse}
 
 
@@ -72,6 +74,7 @@ def _lists(request: HttpRequest, filters: dict[str, Any]) -> dict[str, Any]:
         "matched_more": matched_more,
         "proposals": list(selectors.proposals_awaiting()[:size]),
         "may_decide": request.user.has_perm("payments.review_deposit"),
+        "may_remove": request.user.has_perm(REMOVE),
         "filters": filters,
         "page_size": size,
         "today": selectors.today(),
@@ -144,6 +147,24 @@ def expected_upload(request: HttpRequest) -> HttpResponse:
             )
             return redirect("payments:expected")
     return _page(request, upload_form=upload_form)
+
+
+@require_POST
+@permission_required(REMOVE, raise_exception=True)
+def expected_remove(request: HttpRequest, code: str) -> HttpResponse:
+    """Remove an unmatched expected payment entered by mistake (the audit trail keeps it)."""
+    expected = get_object_or_404(ExpectedPayment, code=code)
+    try:
+        expected_payment_remove(expected=expected, by=request.user)
+    except MatchError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Removed the expected payment from {expected.payer_name} "
+            f"({expected.currency} {expected.amount}, due {expected.due_on:%d %b %Y}).",
+        )
+    return redirect("payments:expected")
 
 
 @require_POST

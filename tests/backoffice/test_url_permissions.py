@@ -207,6 +207,7 @@ PAGES = {
     "deposits/accept/": staff_page(None, verified_status=405),  # POST only
     "deposits/expected/": staff_page("payments.view_expectedpayment"),
     "deposits/expected/upload/": staff_page(None, verified_status=405),  # POST only
+    "deposits/expected/<uuid:code>/remove/": staff_page(None, verified_status=405),
     # One deposit: the sample FlashFX id names no deposit.
     "deposits/<str:flashfx_id>/": staff_page("payments.view_deposit", verified_status=404),
     "deposits/<str:flashfx_id>/reject/": staff_page("payments.reject_deposit", verified_status=404),

@@ -90,7 +90,7 @@ def test_an_expected_payment_is_matched_when_its_deposit_arrives(
     upcoming = page.locator(
         "section", has=page.get_by_role("heading", name=re.compile("Still to come"))
     )
-    expect(upcoming.get_by_role("cell", name="Harbour Imports Pty Ltd")).to_be_visible()
+    expect(upcoming.get_by_role("cell", name="Harbour Imports Pty Ltd", exact=True)).to_be_visible()
     expect(upcoming.get_by_text("unmatched", exact=True)).to_be_visible()
     shot("02-recorded")
 
@@ -158,10 +158,22 @@ def test_an_operator_uploads_a_csv_and_is_told_each_bad_line(live_server, page, 
     page.get_by_label("CSV file", exact=True).set_input_files(str(good))
     page.get_by_role("button", name="Upload expected payments").click()
     expect(page.get_by_text("Recorded 2 expected payments from good.csv")).to_be_visible()
-    expect(page.get_by_role("cell", name="Coastal Freight Pty Ltd")).to_be_visible()
-    expect(page.get_by_role("cell", name="José Núñez")).to_be_visible()
+    expect(page.get_by_role("cell", name="Coastal Freight Pty Ltd", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="José Núñez", exact=True)).to_be_visible()
     shot("02-uploaded")
     assert ExpectedPayment.objects.filter(source="csv").count() == 2
+
+    # One of them was a mistake: removed, the other stays.
+    page.get_by_role(
+        "button", name=re.compile("^Remove the expected payment from José Núñez")
+    ).click()
+    expect(page.get_by_text("Removed the expected payment from José Núñez")).to_be_visible()
+    expect(page.get_by_role("cell", name="José Núñez", exact=True)).to_have_count(0)
+    expect(page.get_by_role("cell", name="Coastal Freight Pty Ltd", exact=True)).to_be_visible()
+    shot("03-removed")
+    assert list(ExpectedPayment.objects.values_list("payer_name", flat=True)) == [
+        "Coastal Freight Pty Ltd"
+    ]
 
 
 def test_a_near_match_is_confirmed_in_the_browser(live_server, page, shot):

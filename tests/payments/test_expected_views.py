@@ -183,6 +183,66 @@ def test_only_members_who_may_add_expectations_may_post(client, role):
     assert not ExpectedPayment.objects.exists()
 
 
+# --- removing one entered by mistake ----------------------------------------------------------
+
+
+def test_an_unmatched_expected_payment_is_removed_and_the_trail_keeps_it(client):
+    member = as_member(client, roles.OPERATOR)
+    member.post(PAGE, form_data(payer_name="Acme Typo", reference="INV-9"))
+    expected = ExpectedPayment.objects.get()
+    page = member.get(PAGE).content.decode()
+    assert reverse("payments:expected-remove", args=[expected.code]) in page
+    response = member.post(reverse("payments:expected-remove", args=[expected.code]))
+    assert response.status_code == 302 and response.url == PAGE
+    assert not ExpectedPayment.objects.exists()
+    event = AuditEvent.objects.get(action="expected_payment.removed")
+    assert event.actor == "operator"
+    assert event.details["payer_name"] == "Acme Typo" and event.details["amount"] == "250.00"
+    assert event.details["reference"] == "INV-9" and event.details["recorded_by"] == "operator"
+    assert "Removed the expected payment from Acme Typo" in member.get(PAGE).content.decode()
+
+
+def test_a_matched_expected_payment_is_not_removed(client):
+    member = as_member(client, roles.OPERATOR)
+    deposit = arrive()
+    member.post(PAGE, form_data())
+    expected = ExpectedPayment.objects.get()
+    assert expected.deposit == deposit
+    assert reverse("payments:expected-remove", args=[expected.code]) not in (
+        member.get(PAGE).content.decode()
+    )
+    member.post(reverse("payments:expected-remove", args=[expected.code]))
+    assert ExpectedPayment.objects.get().deposit == deposit
+    assert "matched to a deposit already" in member.get(PAGE).content.decode()
+    assert not AuditEvent.objects.filter(action="expected_payment.removed").exists()
+
+
+def test_its_open_proposals_go_with_it(client):
+    member = as_member(client, roles.OPERATOR)
+    member.post(PAGE, form_data(reference="", payer_name="John Smith"))
+    arrive(reference="rent", payer="SMITH J")
+    expected = ExpectedPayment.objects.get()
+    assert MatchProposal.objects.filter(expected=expected).exists()
+    member.post(reverse("payments:expected-remove", args=[expected.code]))
+    assert not MatchProposal.objects.exists()
+    assert Deposit.objects.get().review_state == Deposit.Review.NEW
+
+
+@pytest.mark.parametrize("role", [roles.VIEWER, roles.APPROVER])
+def test_only_members_who_may_remove_expectations_may_remove(client, role):
+    operator = make_staff(roles.OPERATOR, "olga")
+    sign_in(client, operator)
+    client.post(PAGE, form_data())
+    expected = ExpectedPayment.objects.get()
+    client.logout()
+    member = as_member(client, role)
+    remove = reverse("payments:expected-remove", args=[expected.code])
+    assert remove not in member.get(PAGE).content.decode()
+    response = member.post(remove)
+    assert response.status_code == 403
+    assert ExpectedPayment.objects.exists()
+
+
 def test_the_upload_is_post_only(client):
     assert as_member(client, roles.OPERATOR).get(UPLOAD).status_code == 405
 
