@@ -70,7 +70,11 @@ def call(
         return fn()
     except FlashFXRejected as exc:
         field = our_field(exc.field, fields)
-        message = exc.message if field else f"FlashFX refused to {what}: {exc.message}"
+        if field:  # beside the field, its path in FlashFX's input says nothing more
+            detail = exc.message.removeprefix(f"{exc.field}:").strip()
+            message = f"FlashFX refused this: {detail}"
+        else:
+            message = f"FlashFX refused to {what}: {exc.message}"
         raise PartyRefused(message, code=exc.code, field=field) from exc
     except OutcomeUnknown as exc:
         if unknown is not None:
