@@ -61,6 +61,7 @@ def _list(
     search_help: str,
     new_url: str | None,
     new_label: str,
+    each: Callable[[Any], None] | None = None,
 ) -> HttpResponse:
     form = SearchForm(request.GET or None)
     page = None
@@ -71,6 +72,9 @@ def _list(
         except selectors.InvalidCursor:
             messages.warning(request, "That page link was not valid; here is the first page.")
             page = page_of(q=q)
+    if page is not None and each is not None:
+        for row in page.rows:
+            each(row)
     query = request.GET.copy()
     query.pop("cursor", None)
     context = {
@@ -103,7 +107,12 @@ def recipients(request: HttpRequest) -> HttpResponse:
         search_help="Name, BSB, account number, PayID, IBAN, FlashFX id or external id.",
         new_url="parties:recipient-new" if can_manage else None,
         new_label="New recipient",
+        each=_cooling,
     )
+
+
+def _cooling(row: Recipient) -> None:
+    row.cooling_until = selectors.recipient_cooling_until(row)
 
 
 @GET_POST

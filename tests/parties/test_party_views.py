@@ -247,3 +247,21 @@ def test_an_operator_creates_a_sender_and_a_sub_client(client, operator, app_san
     created = SubClient.objects.get()
     assert f"BSB 802919, account number {created.account_no}" in response.text
     assert created.account_no in response.text and "Ada Lovelace" in response.text
+
+
+def test_the_list_marks_recipients_whose_bank_details_are_new(client, viewer):
+    local_recipient(display_name="Fresh", bank_details_changed_at=timezone.now())
+    local_recipient(
+        display_name="Settled", bank_details_changed_at=timezone.now() - timedelta(days=3)
+    )
+
+    response = client.get(reverse("parties:recipients"))
+
+    rows = re.findall(r"<tr>(.*?)</tr>", response.text, re.DOTALL)
+    marked = {
+        name
+        for row in rows
+        for name in ("Fresh", "Settled")
+        if f">{name}</a>" in row and "new bank details" in row
+    }
+    assert marked == {"Fresh"}
