@@ -13,6 +13,11 @@ urlpatterns = [
     path("recipients/<str:flashfx_id>/", views.recipient, name="recipient"),
     path("recipients/<str:flashfx_id>/edit/", views.recipient_edit, name="recipient-edit"),
     path("recipients/<str:flashfx_id>/delete/", views.recipient_delete, name="recipient-delete"),
+    path(
+        "recipients/<str:flashfx_id>/check-payee/",
+        views.recipient_check_payee,
+        name="recipient-check-payee",
+    ),
     path("senders/", views.senders, name="senders"),
     path("senders/new/", views.sender_new, name="sender-new"),
     path("senders/<str:flashfx_id>/", views.sender, name="sender"),

@@ -16,7 +16,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from backoffice.http import is_fragment_request
@@ -25,6 +25,7 @@ from . import selectors
 from .forms.parties import SearchForm, SenderForm, SubClientForm
 from .forms.recipients import ACCOUNT_TYPES, AccountTypeForm, RecipientForm
 from .models import Recipient, Sender
+from .services import payee
 from .services import recipients as recipient_services
 from .services import senders as sender_services
 from .services import sub_clients as sub_client_services
@@ -206,6 +207,22 @@ def recipient_edit(request: HttpRequest, flashfx_id: str) -> HttpResponse:
             + ". The account type cannot change; for another kind of account, create a new recipient.",
         },
     )
+
+
+@require_POST
+@permission_required(MANAGE_RECIPIENT, raise_exception=True)
+def recipient_check_payee(request: HttpRequest, flashfx_id: str) -> HttpResponse:
+    obj = get_object_or_404(Recipient, flashfx_id=flashfx_id)
+    try:
+        check = payee.payee_check_again(recipient=obj, actor=request.user)
+    except PartyError as exc:
+        messages.error(request, exc.message)
+    else:
+        if check.failed:
+            messages.warning(request, f"The payee check could not be made: {check.error_message}")
+        else:
+            messages.success(request, f"Payee checked again: {check.code}.")
+    return redirect("parties:recipient", flashfx_id=obj.flashfx_id)
 
 
 @GET_POST

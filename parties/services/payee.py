@@ -11,13 +11,16 @@ from typing import Any
 
 from django.utils import timezone
 
+from backoffice import audit
 from flashfx.errors import FlashFXError
 from mirrors.client import flashfx_client
 
 from ..models import PayeeCheck, Recipient
+from .calls import PartyError
 
 log = logging.getLogger(__name__)
 
+CHECKED = "party.recipient.payee_checked"
 ACCOUNT_NAME_MAX = 140  # the NPP account name's length (docs/flashfx.md §5.46)
 
 
@@ -53,4 +56,25 @@ def payee_check_run(*, recipient: Recipient, actor: Any = None) -> PayeeCheck:
         check.billable = result.billable
     check.checked_at = timezone.now()
     check.save()
+    return check
+
+
+def payee_check_again(*, recipient: Recipient, actor: Any) -> PayeeCheck:
+    """A member asks for a new check (e.g. after one that failed): recorded and audited."""
+    if recipient.deleted_at is not None or not payee_check_applies(recipient):
+        raise PartyError("Only an Australian BSB recipient that still exists can be checked.")
+    check = payee_check_run(recipient=recipient, actor=actor)
+    audit.record(
+        CHECKED,
+        actor=actor,
+        obj=recipient,
+        details={
+            "bsb": check.bsb,
+            "account_no": check.account_no,
+            "name_asked": check.name_asked,
+            "code": check.code,
+            "bank_name": check.bank_name,
+            "error_code": check.error_code,
+        },
+    )
     return check

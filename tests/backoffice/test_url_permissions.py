@@ -231,6 +231,7 @@ PAGES = {
     "parties/recipients/<str:flashfx_id>/delete/": staff_page(
         "parties.manage_recipient", verified_status=404
     ),
+    "parties/recipients/<str:flashfx_id>/check-payee/": staff_page(None, verified_status=405),
     "parties/senders/": staff_page("parties.view_sender"),
     "parties/senders/new/": staff_page("parties.manage_sender"),
     "parties/senders/<str:flashfx_id>/": staff_page("parties.view_sender", verified_status=404),

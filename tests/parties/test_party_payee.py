@@ -6,9 +6,11 @@ its externalId rather than sent twice."""
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from parties_support import BSB_RECIPIENT, app_at
-from staff import make_staff
+from staff import make_staff, sign_in
 
+from backoffice.models import AuditEvent
 from parties.models import PayeeCheck, Recipient
 from parties.selectors import payee_check_latest
 from parties.services import recipients
@@ -140,3 +142,27 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_external_id(app_sandbox,
     assert [r["id"] for r in held] == [recipient.flashfx_id]  # created once, not twice
     assert held[0]["externalId"] == recipient.external_id
     assert Recipient.objects.get() == recipient
+
+
+def test_an_operator_checks_again_after_a_failed_check(client, app_sandbox, operator):
+    app_sandbox.faults(http_500=1, operations=["confirmationOfPayee"], limit=1)
+    recipient = create(operator)
+    assert payee_check_latest(recipient).failed
+    sign_in(client, operator)
+
+    response = client.post(
+        reverse("parties:recipient-check-payee", args=[recipient.flashfx_id]), follow=True
+    )
+
+    assert "Payee checked again: MATCH." in response.text
+    assert payee_check_latest(recipient).code == "MATCH"
+    event = AuditEvent.objects.get(action="party.recipient.payee_checked")
+    assert event.details["code"] == "MATCH" and event.actor == operator.username
+
+
+def test_a_viewer_may_not_ask_for_a_check(client, app_sandbox, operator):
+    recipient = create(operator)
+    sign_in(client, make_staff("viewer"))
+    url = reverse("parties:recipient-check-payee", args=[recipient.flashfx_id])
+    assert client.post(url).status_code == 403
+    assert PayeeCheck.objects.count() == 1
