@@ -265,3 +265,46 @@ def test_the_list_marks_recipients_whose_bank_details_are_new(client, viewer):
         if f">{name}</a>" in row and "new bank details" in row
     }
     assert marked == {"Fresh"}
+
+
+def test_senders_and_sub_clients_are_searched(client, viewer):
+    Sender.objects.create(
+        flashfx_id="a" * 24, company_name="Harbour Imports", email="ops@harbour.example"
+    )
+    Sender.objects.create(flashfx_id="b" * 24, first_name="Quinn", last_name="Quay")
+    SubClient.objects.create(
+        flashfx_id="c" * 24, full_name="Ada Lovelace", bsb="802919", account_no="1000001"
+    )
+    SubClient.objects.create(
+        flashfx_id="d" * 24, full_name="Alan Turing", bsb="802919", account_no="1000002"
+    )
+
+    senders = client.get(reverse("parties:senders"), {"q": "harbour.example"})
+    assert "Harbour Imports" in senders.text and "Quinn" not in senders.text
+    subs = client.get(reverse("parties:sub-clients"), {"q": "1000002"})
+    assert "Alan Turing" in subs.text and "Ada Lovelace" not in subs.text
+    assert "New sub-client" not in subs.text and "New sender" not in senders.text
+
+
+def test_an_operator_edits_and_deletes_a_sender(client, operator, app_sandbox):
+    client.post(reverse("parties:sender-new"), {"company_name": "Harbour Imports Pty Ltd"})
+    sender = Sender.objects.get()
+    edit_url = reverse("parties:sender-edit", args=[sender.flashfx_id])
+
+    response = client.post(edit_url, {"company_name": "Harbour Imports Pty Ltd", "email": "x@y"})
+    assert response.status_code == 200  # our check: not an email address; nothing sent
+    assert "Enter an email address" in response.text
+    client.post(
+        edit_url, {"company_name": "Harbour Imports Pty Ltd", "email": "ops@harbour.example"}
+    )
+    sender.refresh_from_db()
+    assert sender.email == "ops@harbour.example"
+
+    response = client.post(reverse("parties:sender-delete", args=[sender.flashfx_id]), follow=True)
+    assert "Sender Harbour Imports Pty Ltd deleted at FlashFX." in response.text
+    assert Sender.objects.get().deleted_at is not None
+    assert list(
+        AuditEvent.objects.filter(action__startswith="party.sender.")
+        .values_list("action", flat=True)
+        .order_by("pk")
+    ) == ["party.sender.created", "party.sender.updated", "party.sender.deleted"]
