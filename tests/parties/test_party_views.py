@@ -308,3 +308,9 @@ def test_an_operator_edits_and_deletes_a_sender(client, operator, app_sandbox):
         .values_list("action", flat=True)
         .order_by("pk")
     ) == ["party.sender.created", "party.sender.updated", "party.sender.deleted"]
+
+
+def test_a_search_too_short_says_why_in_the_swapped_list_too(client, viewer):
+    response = client.get(reverse("parties:recipients"), {"q": "a"}, headers=HX)
+    assert "<h1>" not in response.text
+    assert "at least 2 characters" in response.text and "Fix the search" in response.text
