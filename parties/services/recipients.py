@@ -114,7 +114,8 @@ def recipient_create(*, fields: dict[str, Any], actor: Any) -> Recipient:
 
 def recipient_update(*, recipient: Recipient, fields: dict[str, Any], actor: Any) -> Recipient:
     """Change the recipient at FlashFX (never its account type, docs/flashfx.md §3.5) and
-    mirror it; new bank details start the cooling period again and are checked."""
+    mirror it; new bank details start the cooling period again; they, or a new name, are
+    checked again."""
     if recipient.deleted_at is not None:
         raise PartyError("This recipient was deleted at FlashFX; it cannot be changed.")
     fields = {k: v for k, v in fields.items() if k != "account_id_type"}
@@ -129,7 +130,8 @@ def recipient_update(*, recipient: Recipient, fields: dict[str, Any], actor: Any
     with transaction.atomic():
         updated = _mirror(wire)
         audit.record(UPDATED, actor=actor, obj=updated, before=before, after=_snapshot(updated))
-    if updated.bank_details != recipient.bank_details:
+    # The check is of a name against an account: new bank details or a new name ask again.
+    if updated.bank_details != recipient.bank_details or updated.name != recipient.name:
         _check_payee(updated, actor)
     return updated
 

@@ -99,7 +99,9 @@ def test_only_bsb_accounts_are_checked(app_sandbox, operator):
     assert cop_requests(app_sandbox) == []
 
 
-def test_new_bank_details_are_checked_again_and_other_changes_are_not(app_sandbox, operator):
+def test_new_bank_details_or_a_new_name_are_checked_again_and_other_changes_are_not(
+    app_sandbox, operator
+):
     recipient = create(operator)
     first = payee_check_latest(recipient)
 
@@ -117,6 +119,14 @@ def test_new_bank_details_are_checked_again_and_other_changes_are_not(app_sandbo
     assert latest != first and latest.account_no == "87654321"
     assert latest.code == "NOT_MATCH"
     assert PayeeCheck.objects.count() == 2
+
+    recipients.recipient_update(
+        recipient=moved,
+        fields={**BSB_RECIPIENT, "account_no": "87654321", "last_name": "Ng"},
+        actor=operator,
+    )
+    assert payee_check_latest(moved).code == "MATCH"  # a new name is asked about too
+    assert PayeeCheck.objects.count() == 3
 
 
 def test_a_check_of_details_the_recipient_no_longer_has_is_not_its_latest(operator):
