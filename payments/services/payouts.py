@@ -334,6 +334,10 @@ def payout_edit(*, payout: Payout, by: Any, **changes: Any) -> Payout:
     voided and a new one is asked for, bound to the new payload."""
     fields = ("recipient", "sender", "sub_client", "amount", "reference", "reason")
     with transaction.atomic():
+        # Lock order as in approving (approval, then payout): an approver signing at this
+        # moment waits for the edit, then finds the approval cancelled.
+        if payout.approval_id is not None:
+            Approval.objects.select_for_update().filter(pk=payout.approval_id).first()
         locked = Payout.objects.select_for_update().get(pk=payout.pk)
         if locked.maker_id != by.pk or not by.has_perm(CREATE_PERMISSION):
             raise PayoutError("Only the member who started this payout can change it.")
@@ -498,7 +502,11 @@ def payouts_approve_bulk(*, codes: list[str], by: Any) -> tuple[list[Payout], li
 def _approved(approval: Approval) -> None:
     """The last signature: the outbox row (what must be sent, with the hash) and APPROVED, in
     the deciding transaction."""
-    payout = Payout.objects.select_for_update().select_related("recipient").get(approval=approval)
+    payout = (
+        Payout.objects.select_for_update(of=("self",))
+        .select_related("recipient")
+        .get(approval=approval)
+    )
     PayoutOutbox.objects.create(
         payout=payout, request=withdrawal_input(payout), payload_hash=approval.payload_hash
     )
@@ -536,7 +544,11 @@ def _reask(payout: Payout, *, reason: str, from_states: tuple[str, ...] = ()) ->
     """The approval no longer matches the payout: void it and ask again (AWAITING_APPROVAL),
     requested by the maker as before. Inside the caller's transaction when there is one."""
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().select_related("approval").get(pk=payout.pk)
+        payout = (
+            Payout.objects.select_for_update(of=("self",))
+            .select_related("approval")
+            .get(pk=payout.pk)
+        )
         if payout.approval is not None:
             approvals.approval_void(payout.approval, reason=reason)
         old = payout.state
@@ -602,7 +614,9 @@ def payout_submit(outbox_id: int) -> str:
         if outbox.state != Box.APPROVED:
             return outbox.state  # a second delivery of the task, or someone else got there first
         payout = (
-            Payout.objects.select_for_update().select_related("approval").get(pk=outbox.payout_id)
+            Payout.objects.select_for_update(of=("self",))
+            .select_related("approval")
+            .get(pk=outbox.payout_id)
         )
         if not _still_approved(payout, outbox):
             return _void_outbox(outbox, payout, from_states=(State.APPROVED,))
@@ -722,7 +736,11 @@ def payout_recover(outbox_id: int) -> str:
         locked = PayoutOutbox.objects.select_for_update().get(pk=outbox.pk)
         if locked.state != Box.SUBMITTING or locked.claimed_at != outbox.claimed_at:
             return locked.state  # another recovery got here first
-        payout = Payout.objects.select_for_update().select_related("approval").get(pk=payout.pk)
+        payout = (
+            Payout.objects.select_for_update(of=("self",))
+            .select_related("approval")
+            .get(pk=payout.pk)
+        )
         if not _still_approved(payout, locked):
             # Not at FlashFX, and no longer what was approved: it is never sent.
             return _void_outbox(locked, payout, from_states=(State.SUBMITTING,))
