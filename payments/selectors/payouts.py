@@ -167,5 +167,5 @@ def cleared_balance(currency: str = "AUD") -> Decimal | None:
         return None
     for row in rows:
         if row.currency == currency:
-            return row.cleared
+            return row.cleared.quantize(Decimal("0.01"))  # the wire may say 50000.0
     return Decimal("0.00")

@@ -697,8 +697,12 @@ def _link(payout: Payout, withdrawal: Withdrawal, *, source: str) -> None:
         payout,
         from_states=(State.SUBMITTING,),
         to=State.SUBMITTED,
-        detail=f"FlashFX withdrawal {withdrawal.flashfx_id} ({withdrawal.flashfx_status}), from {source}",
-        details={"withdrawal": withdrawal.flashfx_id, "status": withdrawal.flashfx_status},
+        detail=f"FlashFX withdrawal {withdrawal.flashfx_id} ({withdrawal.flashfx_status})",
+        details={
+            "withdrawal": withdrawal.flashfx_id,
+            "status": withdrawal.flashfx_status,
+            "source": source,
+        },
     )
 
 
@@ -797,7 +801,7 @@ def withdrawals_changed(changes: list) -> None:
         if payout.withdrawal_id not in (None, withdrawal.pk):
             log.error("payout %s: a second withdrawal %s", code, withdrawal.flashfx_id)
             continue
-        _link(payout, withdrawal, source="news")
+        _link(payout, withdrawal, source="mirror")
 
 
 # --- Send again -------------------------------------------------------------------------------

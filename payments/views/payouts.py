@@ -206,7 +206,10 @@ def _detail_context(request: HttpRequest, payout: Payout) -> dict:
         "poll_seconds": settings.PAYOUT_PAGE_POLL_SECONDS if in_flight else 0,
         "is_maker": payout.maker_id == user.pk,
         "may_decide": blocker is None,
-        "decide_blocker": blocker if user.has_perm(payouts.APPROVE_PERMISSION) else None,
+        "decide_blocker": blocker
+        if user.has_perm(payouts.APPROVE_PERMISSION)
+        and payout.state == Payout.State.AWAITING_APPROVAL
+        else None,
         "may_edit": payout.maker_id == user.pk
         and payout.state == Payout.State.AWAITING_APPROVAL
         and user.has_perm(payouts.CREATE_PERMISSION),
