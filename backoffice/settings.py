@@ -304,12 +304,14 @@ if FLASHFX_WEBHOOK_HANDOFF == "coalesced" and not REDIS_URL:
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server needed).
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 if REDIS_URL:
-    # An unacknowledged task (acks_late) comes back after visibility_timeout (+~100 s,
-    # docs/measurements.md). 15 minutes: longer than any countdown we schedule (at most 600 s)
-    # and than any task runs (a FlashFX call is at most connect + read timeout), so nothing
-    # runs twice merely for being slow or delayed; short enough that a payout whose worker
-    # died is sent within minutes. The payouts sweep (2 minutes) is the faster backstop, and
-    # running twice is harmless anyway: the outbox claim and the externalId look-up.
+    # An unacknowledged task (acks_late) whose worker died comes back after visibility_timeout
+    # (plus kombu's restore sweep, about 100 s more), and so does one merely running or
+    # waiting (ETA/countdown) longer than it. 15 minutes: longer than any countdown we
+    # schedule (at most 600 s) and than any task runs (a FlashFX call is at most connect +
+    # read timeout), so nothing runs twice merely for being slow or delayed; short enough
+    # that a payout whose worker died is sent within minutes. The payouts sweep (2 minutes)
+    # is the faster backstop, and running twice is harmless anyway: the outbox claim and the
+    # look-up by externalId (payments/services/payouts.py).
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str | int] = {"visibility_timeout": 900}
 else:
     _celery_dir = VAR_DIR / "celery"
