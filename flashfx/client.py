@@ -33,7 +33,7 @@ from typing import Any
 
 from . import types
 from .call_log import ClientStats
-from .error_mapping import check_reply
+from .error_mapping import check_advisory_reply, check_reply
 from .errors import FlashFXRejected
 from .operations import OPERATIONS
 from .retry import QueryRetries
@@ -220,6 +220,28 @@ class FlashFXClient:
     def create_sub_client(self, input: dict[str, Any]) -> types.SubClient:
         return self._mutate("CreateSubClient", "subClient", types.SubClient, {"input": input})
 
+    # --- Public API: Confirmation of Payee -----------------------------------------------------
+
+    def confirmation_of_payee(
+        self, *, bsb: str, account_no: str, account_name: str
+    ) -> types.CopResult:
+        """Ask the recipient's bank whether `account_name` is the name on a BSB account
+        (docs/flashfx.md §3.13.2). Advisory: the result never blocks a payout.
+
+        Every code FlashFX answers is a CopResult, its two refusals (COP_API_DISABLED,
+        COP_LIMIT_EXCEEDED, `success` False) included: they are outcomes to show, not errors of
+        the call. What is not an answer raises as for every call (FlashFXUnavailable,
+        FlashFXRejected for BAD_USER_INPUT, ...). A mutation, so never retried by us; after
+        OutcomeUnknown asking again is safe (at worst a second check is billed)."""
+        cop_input = {
+            "accountIdType": "BSB",
+            "bsb": bsb,
+            "accountNo": account_no,
+            "accountName": account_name,
+        }
+        data = self._call("ConfirmationOfPayee", {"input": cop_input}, envelope=True, advisory=True)
+        return types.CopResult.from_wire(data["confirmationOfPayee"])
+
     # --- Shapes of calls ----------------------------------------------------------------------
 
     def _list(self, name: str, kind: Any, filters: dict[str, Any]) -> list[Any]:
@@ -243,17 +265,21 @@ class FlashFXClient:
         *,
         envelope: bool = False,
         entity: str | None = None,
+        advisory: bool = False,
     ) -> dict[str, Any]:
         """Run one operation: retries (queries), auth, error mapping, one log line.
 
         `envelope`: the root field is a `{success, code, message}` reply, checked here so that
-        a business failure is logged as such; `entity`: the reply must carry it."""
+        a business failure is logged as such; `entity`: the reply must carry it; `advisory`:
+        a `success: false` reply is a result too, not FlashFXRejected."""
         operation = OPERATIONS[name]
         variables = to_wire(variables)
 
         def attempt() -> dict[str, Any]:
             data = self._session.send(operation, variables)
-            if envelope:
+            if envelope and advisory:
+                check_advisory_reply(operation, data[operation.root_field])
+            elif envelope:
                 check_reply(operation, data[operation.root_field], entity)
             return data
 

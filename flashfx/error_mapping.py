@@ -114,9 +114,7 @@ def check_reply(operation: Operation, reply: Any, entity: str | None) -> None:
     """A `{success, code, message, <entity>}` reply (docs/flashfx.md §2.6): business failures
     arrive as data and become FlashFXRejected; `entity`: the reply must carry it."""
     name = operation.name
-    if reply is None:  # no answer to a mutation: we cannot tell what FlashFX did
-        kind = OutcomeUnknown if operation.is_mutation else FlashFXUnavailable
-        raise kind(f"{name}: empty reply", operation=name, code="EMPTY_REPLY")
+    _require_reply(operation, reply)
     if not reply.get("success"):
         raise FlashFXRejected(
             reply.get("message") or f"{name} failed",
@@ -129,6 +127,20 @@ def check_reply(operation: Operation, reply: Any, entity: str | None) -> None:
             operation=name,
             code="NO_ENTITY",
         )
+
+
+def check_advisory_reply(operation: Operation, reply: Any) -> None:
+    """A `{success, code, message, ...}` reply whose every code is an outcome to record, the
+    refusals included (Confirmation of Payee, docs/flashfx.md §3.13.2): only no reply at all
+    is an error."""
+    _require_reply(operation, reply)
+
+
+def _require_reply(operation: Operation, reply: Any) -> None:
+    if reply is None:  # no answer to a mutation: we cannot tell what FlashFX did
+        kind = OutcomeUnknown if operation.is_mutation else FlashFXUnavailable
+        name = operation.name
+        raise kind(f"{name}: empty reply", operation=name, code="EMPTY_REPLY")
 
 
 def parse_retry_after(response: httpx.Response | None) -> float | None:

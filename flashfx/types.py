@@ -8,6 +8,7 @@ No Django here: flashfx/ is the provider's side of the boundary.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -353,5 +354,63 @@ class SubClient:
             account_no=data.get("accountNo"),
             external_id=data.get("externalId"),
             created_at=to_datetime(data.get("createdAt")),
+            raw=json_ready(data),
+        )
+
+
+# Confirmation of Payee codes (docs/flashfx.md §3.13.2). The list "can change over time": an
+# unknown code is kept as received (`known` is False), never dropped.
+COP_CODES = frozenset(
+    {
+        "MATCH",
+        "CLOSE_MATCH",
+        "NOT_MATCH",
+        "ACCOUNT_CLOSED",
+        "ACCOUNT_NOT_FOUND",
+        "ACCOUNT_TYPE_NOT_SUPPORTED",
+        "COP_PLATFORM_ERROR",
+        "COP_LIMIT_EXCEEDED",
+        "COP_API_DISABLED",
+    }
+)
+# Decision docs/flashfx.md §5.46: the name the bank holds, when a CLOSE_MATCH's message gives
+# it, is the message's last double-quoted part (the sandbox writes it that way). FlashFX
+# documents no field for it, only "review the message", so when the live API words it
+# otherwise the name stays None and the message says it all.
+_QUOTED_NAME = re.compile(r'"([^"]+)"[^"]*$')
+
+
+@dataclass(frozen=True)
+class CopResult:
+    """The answer to a Confirmation of Payee check. Advisory: it never blocks a payout.
+
+    `success` is False only when FlashFX refused to check (COP_API_DISABLED,
+    COP_LIMIT_EXCEEDED); `code` says what the bank answered otherwise. `matched_name` is the
+    name the bank holds, when the message gives it (a CLOSE_MATCH), else None.
+    """
+
+    success: bool
+    code: str
+    message: str | None
+    billable: bool
+    matched_name: str | None
+    raw: dict = field(repr=False, compare=False)
+
+    @property
+    def known(self) -> bool:
+        """False for a code FlashFX added after docs/flashfx.md §3.13.2 was written."""
+        return self.code in COP_CODES
+
+    @classmethod
+    def from_wire(cls, data: dict) -> CopResult:
+        message = data.get("message")
+        code = data.get("code") or ""
+        found = _QUOTED_NAME.search(message or "") if code == "CLOSE_MATCH" else None
+        return cls(
+            success=bool(data.get("success")),
+            code=code,
+            message=message,
+            billable=bool(data.get("billable")),
+            matched_name=found.group(1).strip() if found else None,
             raw=json_ready(data),
         )

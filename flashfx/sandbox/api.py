@@ -14,7 +14,7 @@ from typing import Any
 from ariadne import MutationType, QueryType, load_schema_from_path, make_executable_schema
 from django.db import transaction
 
-from . import auth, ledger, parties, transfers, validation, wire
+from . import auth, cop, ledger, parties, transfers, validation, wire
 from .errors import BadUserInput, BusinessFailure
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schema.graphql"
@@ -261,6 +261,21 @@ def resolve_sub_client(_obj: Any, _info: Any, id: Any = None) -> dict[str, Any] 
 def resolve_create_sub_client(_info: Any, input: dict) -> dict[str, Any]:
     with transaction.atomic():
         return parties.sub_client_to_graphql(parties.sub_client_create(input))
+
+
+# --- Confirmation of Payee -------------------------------------------------------------------
+
+
+@mutation.field("confirmationOfPayee")
+def resolve_confirmation_of_payee(_obj: Any, _info: Any, input: dict) -> dict[str, Any]:
+    """Every outcome is a reply; the two refusals have success: false (§3.13.2, decision §5.46)."""
+    answer = cop.check(input)
+    return {
+        "success": answer.success,
+        "code": answer.code,
+        "message": answer.message,
+        "billable": answer.billable,
+    }
 
 
 schema = make_executable_schema(load_schema_from_path(str(SCHEMA_PATH)), query, mutation)

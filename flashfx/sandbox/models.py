@@ -197,6 +197,20 @@ class IdempotencyRecord(models.Model):
         ]
 
 
+class CopCheck(ObjectIdModel):
+    """One confirmationOfPayee request and its answer (docs/flashfx.md §3.13.2, decision §5.46).
+
+    FlashConnect keeps the same history; the sandbox needs it for the monthly limit."""
+
+    account_id_type = models.CharField(max_length=16)
+    bsb = models.CharField(max_length=6, blank=True)
+    account_no = models.CharField(max_length=34, blank=True)
+    account_name = models.CharField(max_length=140)
+    code = models.CharField(max_length=32)
+    billable = models.BooleanField()
+    bank_account_name = models.CharField(max_length=140, blank=True)  # the "bank's" name
+
+
 class ScheduledStep(models.Model):
     """One automatic state change that the sandbox's clock makes when it falls due."""
 

@@ -87,6 +87,10 @@ SANDBOX_DEFAULTS = {
     # 1.0 = FlashFX's 6 s, 60 s, 600 s between attempts; tests use a small fraction.
     "webhook_retry_scale": _float("SANDBOX_WEBHOOK_RETRY_SCALE", 1.0),
     "webhook_timeout_seconds": _float("SANDBOX_WEBHOOK_TIMEOUT", 10.0),
+    # Confirmation of Payee (docs/flashfx.md §3.13.2, decision §5.46): off answers
+    # COP_API_DISABLED; a limit > 0 caps the billable checks per calendar month (UTC).
+    "cop_enabled": True,
+    "cop_monthly_limit": 0,
 }
 # How often the clock threads look for due state changes and webhook deliveries (0 = never;
 # then only POST /_sandbox/clock/tick moves time on).

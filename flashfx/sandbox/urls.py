@@ -16,6 +16,7 @@ urlpatterns = [
     path("_sandbox/webhooks", views.control_webhook_list),
     path("_sandbox/webhooks/test", views.control_webhook_test),
     path("_sandbox/clock/tick", views.control_tick),
+    path("_sandbox/cop-checks", views.control_cop_checks),
     path("console/", views.console, name="console"),
     path("console/<str:action>", views.console_action, name="console-action"),
 ]

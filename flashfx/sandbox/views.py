@@ -23,6 +23,7 @@ from . import (
     auth,
     clock,
     conf,
+    cop,
     faults,
     machines,
     parties,
@@ -33,7 +34,7 @@ from . import (
     wire,
 )
 from .errors import BadUserInput, BusinessFailure, InvalidTransition, Unauthenticated
-from .models import Balance, Deposit, Payment, SubClient, WebhookDelivery, Withdrawal
+from .models import Balance, CopCheck, Deposit, Payment, SubClient, WebhookDelivery, Withdrawal
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +300,13 @@ def control_webhook_list(request: HttpRequest, data: dict) -> HttpResponse:
 @control
 def control_tick(request: HttpRequest, data: dict) -> HttpResponse:
     return _json(clock.tick())
+
+
+@require_GET
+@control
+def control_cop_checks(request: HttpRequest, data: dict) -> HttpResponse:
+    """Every confirmationOfPayee request with its answer, newest first (FlashConnect's history)."""
+    return _json([cop.check_to_json(c) for c in CopCheck.objects.all()])
 
 
 # --- Console (HTML, for people) ----------------------------------------------------------------

@@ -39,7 +39,7 @@ EXPECTED = {
     "Withdrawals", "Withdrawal", "CreateWithdrawal", "Payments", "Payment", "CreatePayment",
     "Quote", "Senders", "Sender", "CreateSender", "UpdateSender", "DeleteSender", "Recipients",
     "Recipient", "CreateRecipient", "UpdateRecipient", "DeleteRecipient", "SubClients",
-    "SubClient", "CreateSubClient",
+    "SubClient", "CreateSubClient", "ConfirmationOfPayee",
 }  # fmt: skip
 NAMES = sorted(OPERATIONS)
 

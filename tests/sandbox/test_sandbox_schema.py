@@ -26,7 +26,7 @@ QUERIES = {
 MUTATIONS = {
     "login", "logout", "refundDeposit", "createWithdrawal", "createSender", "updateSender",
     "deleteSender", "createRecipient", "updateRecipient", "deleteRecipient", "createPayment",
-    "createSubClient",
+    "createSubClient", "confirmationOfPayee",
 }  # fmt: skip
 
 # docs/flashfx.md §3, plus the §5 decisions the SDL takes (named where they add a value).

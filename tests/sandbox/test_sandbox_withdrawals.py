@@ -361,6 +361,58 @@ def test_reusing_an_idempotency_key_with_other_input_is_refused_and_creates_noth
     assert sandbox.balance() == (Decimal("899.00"), Decimal("0.00"))
 
 
+def test_replaying_a_key_after_the_withdrawal_moved_on_returns_it_as_it_is_now(sandbox):
+    sandbox.fund("1000.00")
+    fields = {"idempotencyKey": "po-902", "externalId": "po-902"}
+    first = created_withdrawal(sandbox, "100.00", **fields)
+    sandbox.wait_for_status("withdrawal", first["id"], "CONFIRMED")
+    again = create_withdrawal(sandbox, "100.00", **fields)
+    assert (again["success"], again["code"]) == (True, "SUCCESS")
+    assert (again["withdrawal"]["id"], again["withdrawal"]["status"]) == (first["id"], "CONFIRMED")
+    assert sandbox.balance() == (Decimal("899.00"), Decimal("0.00"))
+
+
+def test_the_same_amount_written_with_or_without_decimals_is_the_same_input(sandbox):
+    sandbox.fund("1000.00")
+    first = created_withdrawal(sandbox, "100.00", idempotencyKey="po-903")
+    again = create_withdrawal(sandbox, "100", idempotencyKey="po-903")
+    assert again["success"] is True, again
+    assert again["withdrawal"]["id"] == first["id"]
+
+
+# --- Finding a withdrawal by our externalId (the payout protocol's look-up, §2.3) ---------------
+
+
+def test_the_external_id_filter_finds_only_the_withdrawal_with_it(sandbox):
+    sandbox.fund("1000.00")
+    wanted = created_withdrawal(sandbox, "10.00", externalId="po-910")
+    created_withdrawal(sandbox, "11.00", externalId="po-911")
+    created_withdrawal(sandbox, "12.00")
+    assert [w["id"] for w in withdrawals(sandbox, {"externalId": "po-910"})] == [wanted["id"]]
+    assert withdrawals(sandbox, {"externalId": "po-999"}) == []
+    assert withdrawals(sandbox, {"externalId": "PO-910"}) == []  # exact, not case-folded
+
+
+# --- TECHNICAL_ISSUE (§3.3.4: the one cancellation that may be sent again) -----------------------
+# FlashFX's UAT has no keyword for it (§3.3.6), so the sandbox has none either: hold the payout
+# in review with HALT_AML, then force the cancellation with its code.
+
+
+def test_a_payout_held_by_halt_aml_can_be_cancelled_with_technical_issue(sandbox):
+    sandbox.fund("1000.00")
+    withdrawal = created_withdrawal(sandbox, "100.00", externalReference="HALT_AML")
+    sandbox.wait_for_status("withdrawal", withdrawal["id"], "REVIEWING")
+    force(sandbox, "withdrawals", withdrawal["id"], "CANCELLED", rejectCode="TECHNICAL_ISSUE")
+    final = sandbox.withdrawal(withdrawal["id"])
+    assert (final["status"], final["rejectCode"]) == ("CANCELLED", "TECHNICAL_ISSUE")
+    assert final["statusMessage"] == "Technical issue"
+    received = sandbox.receiver.wait_for_events(
+        withdrawal["id"], ["withdrawal_initiated", "withdrawal_reviewing", "withdrawal_cancelled"]
+    )
+    assert received[2].json["rejectCode"] == "TECHNICAL_ISSUE"
+    assert sandbox.balance() == (Decimal("999.00"), Decimal("0.00"))
+
+
 # --- Money --------------------------------------------------------------------------------------
 
 
