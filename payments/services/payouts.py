@@ -618,6 +618,19 @@ def payout_submit(outbox_id: int) -> str:
             .select_related("approval")
             .get(pk=outbox.payout_id)
         )
+        if payout.withdrawal_id is not None:
+            # FlashFX already has a withdrawal under this code (a call from an earlier approval
+            # that recovery could not see yet): never a second one.
+            PayoutOutbox.objects.filter(pk=outbox.pk).update(
+                state=Box.SUBMITTED, done_at=timezone.now()
+            )
+            _move(
+                payout,
+                from_states=(State.APPROVED,),
+                to=State.SUBMITTED,
+                detail="FlashFX already has a withdrawal under this code; nothing sent again",
+            )
+            return Box.SUBMITTED
         if not _still_approved(payout, outbox):
             return _void_outbox(outbox, payout, from_states=(State.APPROVED,))
         claimed = PayoutOutbox.objects.filter(pk=outbox.pk, state=Box.APPROVED).update(

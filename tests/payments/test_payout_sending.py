@@ -296,3 +296,30 @@ def test_a_webhook_before_our_reply_links_the_payout_too(app_sandbox, parties, m
     payout.refresh_from_db()
     assert payout.state == State.SUBMITTED and payout.withdrawal.flashfx_id == created.id
     assert PayoutOutbox.objects.get(pk=outbox.pk).state == "submitted"
+
+
+def test_a_payout_flashfx_already_has_is_never_sent_again_after_a_new_approval(
+    app_sandbox, parties, maker, approver, caplog
+):
+    """A late withdrawal under the code of a payout sent back for approval is linked by the
+    mirror; approving the payout again then sends nothing more."""
+    log_calls(caplog)
+    fund(app_sandbox)
+    payout, outbox = approved(maker, approver, parties)
+    created = flashfx_client().create_withdrawal(
+        {**outbox.request, "amount": Decimal(outbox.request["amount"])}
+    )
+    # Meanwhile ours was sent back for approval (say, the recipient's details changed).
+    PayoutOutbox.objects.filter(pk=outbox.pk).update(state="voided")
+    Payout.objects.filter(pk=payout.pk).update(state="awaiting_approval")
+    payouts._reask(payout, reason="Test.")
+    mirror_withdrawal(created.id)  # the late news
+    payout.refresh_from_db()
+    assert payout.withdrawal.flashfx_id == created.id and payout.state == State.AWAITING_APPROVAL
+    payouts.payout_approve(payout=payout, by=approver)
+    again = PayoutOutbox.objects.get(payout=payout, state="approved")
+    caplog.clear()
+    assert payouts.payout_submit(again.pk) == "submitted"
+    assert create_calls(caplog) == []
+    assert len(withdrawals_at_flashfx(payout.code)) == 1
+    assert Payout.objects.get(pk=payout.pk).state == State.SUBMITTED
