@@ -140,6 +140,11 @@ def payout_edit(request: HttpRequest, code: str) -> HttpResponse:
         return redirect(payout)
     if request.method != "POST":
         return _form_page(request, PayoutForm(initial=PayoutForm.initial_of(payout)), payout=payout)
+    return _edit(request, payout)
+
+
+@step_up_required
+def _edit(request: HttpRequest, payout: Payout) -> HttpResponse:
     form = PayoutForm(request.POST)
     if not form.is_valid():
         return _form_page(request, form, payout=payout, status=422)

@@ -224,3 +224,39 @@ def test_a_fail_acc_payout_approved_from_waiting_ends_refunded_with_the_fee_kept
     assert still_same_document(page)
     # Once FlashFX's status is final, the polling stops.
     expect(page.locator("#payout-status")).not_to_have_attribute("hx-trigger", re.compile("."))
+
+
+def test_an_edit_after_the_first_of_two_approvals_voids_it_and_asks_again(
+    live_server, flashfx, parties, page, shot
+):
+    base = live_server.url
+    recipient, sender = parties
+    operator = make_staff("operator")
+    payout = payouts.payout_create(
+        by=operator,
+        recipient=recipient,
+        sender=sender,
+        amount=Decimal("20000.00"),
+        reference="INV 77",
+        reason="GOODS",
+    )
+    payouts.payout_approve(payout=payout, by=make_staff("approver", "alice"))  # 1 of 2
+
+    sign_in(page, base, operator)
+    page.goto(f"{base}/payouts/{payout.code}/")
+    expect(page.locator("#payout-approvals")).to_contain_text("1 of 2: alice")
+    page.get_by_role("link", name="Change").click()
+    expect(page.get_by_role("heading", name=f"Change payout {payout.code}")).to_be_visible()
+    expect(page.get_by_label("Amount")).to_have_value("20000.00")
+    page.get_by_label("Amount").fill("20500.00")
+    shot("01-change")
+    page.get_by_role("button", name="Save and ask for approval again").click()
+
+    expect(page).to_have_url(f"{base}/payouts/{payout.code}/")
+    expect(page.get_by_text(f"Payout {payout.code} changed")).to_be_visible()
+    expect(page.locator("#payout-amount")).to_have_text("AUD 20500.00")
+    expect(page.locator("#payout-approvals")).to_contain_text("0 of 2")
+    expect(page.locator("#payout-timeline")).to_contain_text("approvals so far voided")
+    shot("02-asked-again")
+    payout.refresh_from_db()
+    assert payout.state == "awaiting_approval" and payout.approval.signatures.count() == 0

@@ -252,3 +252,27 @@ def test_the_form_shows_the_cleared_balance(client, sandbox, settings):
         page = client.get(NEW)
         assert b"Cleared balance: AUD 1234.56" in page.content
         assert b"Mia Ng" in page.content
+
+
+def test_only_the_maker_changes_a_payout_and_with_a_fresh_code(client, recipient, sender):
+    maker = make_staff("operator")
+    payout = payouts.payout_create(
+        by=maker,
+        recipient=recipient,
+        sender=sender,
+        amount=Decimal("100.00"),
+        reference="INV 1",
+        reason="SERVICES",
+    )
+    url = reverse("payments:payout-edit", args=[payout.code])
+    as_member(client, "operator", "someone-else")
+    assert client.get(url).status_code == 403
+    sign_in(client, maker, otp_age=STALE)
+    assert client.get(url).status_code == 200
+    response = client.post(url, form(recipient, sender, amount="150.00"), headers={"referer": url})
+    assert response["Location"].startswith("/accounts/step-up/")
+    assert Payout.objects.get().amount == Decimal("100.00")
+    sign_in(client, maker)
+    response = client.post(url, form(recipient, sender, amount="150.00"), headers={"referer": url})
+    assert response.status_code == 302
+    assert Payout.objects.get().amount == Decimal("150.00")
