@@ -4,7 +4,8 @@ FlashFX gives its own members `login`, `transact`, `approve`, `compliance` and `
 our roles mirror them for the people using this back-office:
 
 - viewer (FlashFX `login`): reads every page;
-- operator (`transact`): also rejects deposits and starts payouts and payments, exports;
+- operator (`transact`): also rejects deposits, starts payouts and payments, manages
+  recipients, senders and sub-clients at FlashFX, exports;
 - approver (`approve`): also approves payouts and payments someone else started, exports;
 - compliance (`compliance`): also reads the audit trail, exports;
 - admin (`admin`): staff accounts and roles, settings and the approval policy, the audit trail
@@ -58,6 +59,9 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
         "payments.reject_deposit",
         "payments.create_payout",
         "payments.create_payment",
+        "parties.manage_recipient",
+        "parties.manage_sender",
+        "parties.create_subclient",
     ),
     APPROVER: READ
     + EXPORT

@@ -171,6 +171,10 @@ PAYOUT_APPROVAL_TIERS = env_str("PAYOUT_APPROVAL_TIERS", default="10000.00:1,*:2
 PAYOUT_APPROVAL_TTL_HOURS = env_int("PAYOUT_APPROVAL_TTL_HOURS", default=24)
 PAYOUT_PAGE_POLL_SECONDS = env_int("PAYOUT_PAGE_POLL_SECONDS", default=3)
 
+# Parties (parties/): a new recipient, or one whose bank details changed, is flagged on every
+# payout to it for this many hours (parties.selectors.recipient_cooling_until).
+PAYOUT_NEW_RECIPIENT_COOLING_HOURS = env_int("PAYOUT_NEW_RECIPIENT_COOLING_HOURS", default=24)
+
 # Staff sign-in (backoffice/accounts.py): password or Google, then always a TOTP code.
 STAFF_IDLE_TIMEOUT_SECONDS = env_int("STAFF_IDLE_TIMEOUT_SECONDS", default=15 * 60)
 STAFF_SESSION_LIFETIME_SECONDS = env_int("STAFF_SESSION_LIFETIME_SECONDS", default=10 * 60 * 60)

@@ -6,13 +6,17 @@ read these declarations and nothing else about the entities.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
+
+from django.utils import timezone
 
 from flashfx import types
 from mirrors.base import blank
 from mirrors.registry import MirrorSpec, register
 
-from .models import Recipient, Sender, SubClient
+from .models import BANK_DETAILS, Recipient, Sender, SubClient
 
 
 def sender_columns(wire: types.Sender, context: Any = None) -> dict[str, Any]:
@@ -28,7 +32,47 @@ def sender_columns(wire: types.Sender, context: Any = None) -> dict[str, Any]:
     }
 
 
+def recipients_held(wires: Iterable[types.Recipient]) -> dict[str, tuple[dict, datetime | None]]:
+    """The bank details we hold for these recipients and since when (one query per batch),
+    so that recipient_columns can tell whether FlashFX's version changes them."""
+    ids = [w.id for w in wires if w.id]
+    if not ids:
+        return {}
+    rows = Recipient.objects.filter(flashfx_id__in=ids).values(
+        "flashfx_id", "bank_details_changed_at", *BANK_DETAILS
+    )
+    return {
+        r["flashfx_id"]: ({f: r[f] for f in BANK_DETAILS}, r["bank_details_changed_at"])
+        for r in rows
+    }
+
+
+def bank_details_since(
+    wire: types.Recipient, details: dict[str, str], held: tuple[dict, datetime | None] | None
+) -> datetime:
+    """When we first saw these bank details: kept while they stay the same; now when they
+    differ from the ones we hold, whoever changed them; for a recipient we have never seen,
+    when FlashFX created it (a recipient made years ago elsewhere is not new to the company),
+    or now if FlashFX gives no time or one in the future."""
+    now = timezone.now()
+    if held is not None:
+        old, since = held
+        if old == details and since is not None:
+            return since
+        return now
+    created = wire.created_at
+    return created if created is not None and created <= now else now
+
+
 def recipient_columns(wire: types.Recipient, context: Any = None) -> dict[str, Any]:
+    details = {
+        "bsb": blank(wire.bsb),
+        "account_no": blank(wire.account_no),
+        "payid": blank(wire.payid),
+        "iban": blank(wire.iban),
+        "bic": blank(wire.bic),
+    }
+    held = (context or {}).get(wire.id)
     return {
         "nick_name": blank(wire.nick_name),
         "display_name": blank(wire.display_name),
@@ -39,12 +83,9 @@ def recipient_columns(wire: types.Recipient, context: Any = None) -> dict[str, A
         "last_name": blank(wire.last_name),
         "company_name": blank(wire.company_name),
         "email": blank(wire.email),
-        "bsb": blank(wire.bsb),
-        "account_no": blank(wire.account_no),
-        "payid": blank(wire.payid),
-        "iban": blank(wire.iban),
-        "bic": blank(wire.bic),
+        **details,
         "flashfx_created_at": wire.created_at,
+        "bank_details_changed_at": bank_details_since(wire, details, held),
     }
 
 
@@ -91,6 +132,7 @@ RECIPIENTS = MirrorSpec(
     read_one="recipient",
     read_many="recipients",
     columns=recipient_columns,
+    batch_context=recipients_held,
     compared=(
         "account_id_type",
         "currency",

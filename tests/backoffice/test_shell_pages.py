@@ -24,7 +24,7 @@ SHELL = {
     "/deposits/expected/": (roles.VIEWER, "payments/expected/list.html", "Expected payments"),
     "/payouts/": (roles.VIEWER, "payments/payouts/list.html", "Payouts"),
     "/payments/": (roles.VIEWER, "staff/placeholder.html", "Payments"),
-    "/parties/": (roles.VIEWER, "staff/placeholder.html", "Parties"),
+    "/parties/": (roles.VIEWER, "parties/index.html", "Parties"),
     "/webhooks/events/": (roles.VIEWER, "staff/placeholder.html", "Webhook events"),
     "/exports/": (roles.OPERATOR, "staff/placeholder.html", "Exports"),
     "/approvals/": (roles.VIEWER, "payments/approvals/list.html", "Approvals"),

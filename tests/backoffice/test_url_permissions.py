@@ -229,6 +229,29 @@ PAGES = {
     "payouts/<str:code>/<str:decision>/": staff_page(None, verified_status=405),
     "payments/": staff_page("payments.view_payment"),
     "parties/": staff_page("parties.view_sender"),
+    "parties/recipients/": staff_page("parties.view_recipient"),
+    "parties/recipients/new/": staff_page("parties.manage_recipient"),
+    "parties/recipients/<str:flashfx_id>/": staff_page(
+        "parties.view_recipient", verified_status=404
+    ),
+    "parties/recipients/<str:flashfx_id>/edit/": staff_page(
+        "parties.manage_recipient", verified_status=404
+    ),
+    "parties/recipients/<str:flashfx_id>/delete/": staff_page(
+        "parties.manage_recipient", verified_status=404
+    ),
+    "parties/recipients/<str:flashfx_id>/check-payee/": staff_page(None, verified_status=405),
+    "parties/senders/": staff_page("parties.view_sender"),
+    "parties/senders/new/": staff_page("parties.manage_sender"),
+    "parties/senders/<str:flashfx_id>/": staff_page("parties.view_sender", verified_status=404),
+    "parties/senders/<str:flashfx_id>/edit/": staff_page(
+        "parties.manage_sender", verified_status=404
+    ),
+    "parties/senders/<str:flashfx_id>/delete/": staff_page(
+        "parties.manage_sender", verified_status=404
+    ),
+    "parties/sub-clients/": staff_page("parties.view_subclient"),
+    "parties/sub-clients/new/": staff_page("parties.create_subclient"),
     "webhooks/events/": staff_page("webhooks.view_inboundevent"),
     "webhooks/events/<int:pk>/": staff_page("webhooks.view_inboundevent", verified_status=404),
     "exports/": staff_page("backoffice.export_data"),
