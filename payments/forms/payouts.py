@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
+from parties import selectors as parties
 from parties.models import Recipient, Sender, SubClient
 
 from ..models import Payout
@@ -15,8 +16,12 @@ class RecipientChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Recipient) -> str:
         name = obj.display_name or obj.company_name or f"{obj.first_name} {obj.last_name}".strip()
         if obj.account_id_type == "PAYID":
-            return f"{name} \u2014 PayID {obj.payid}"
-        return f"{name} \u2014 BSB {obj.bsb} account {obj.account_no}"
+            label = f"{name} \u2014 PayID {obj.payid}"
+        else:
+            label = f"{name} \u2014 BSB {obj.bsb} account {obj.account_no}"
+        if parties.recipient_cooling_until(obj):
+            label += " (new bank details)"
+        return label
 
 
 class SenderChoice(forms.ModelChoiceField):
@@ -74,12 +79,16 @@ class PayoutForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["recipient"].queryset = (
-            Recipient.objects.filter(account_id_type__in=ACCOUNT_TYPES, currency="AUD")
+            Recipient.objects.filter(
+                account_id_type__in=ACCOUNT_TYPES, currency="AUD", deleted_at=None
+            )
             .exclude(flashfx_id="")
             .order_by("display_name", "id")
         )
-        self.fields["sender"].queryset = Sender.objects.exclude(flashfx_id="").order_by(
-            "company_name", "last_name", "id"
+        self.fields["sender"].queryset = (
+            Sender.objects.filter(deleted_at=None)
+            .exclude(flashfx_id="")
+            .order_by("company_name", "last_name", "id")
         )
         self.fields["sub_client"].queryset = SubClient.objects.exclude(flashfx_id="").order_by(
             "full_name", "id"

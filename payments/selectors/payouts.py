@@ -20,6 +20,7 @@ from backoffice.models import AuditEvent
 from flashfx.errors import FlashFXError
 from mirrors.client import flashfx_client
 from mirrors.models import StatusChange
+from parties import selectors as parties
 
 from ..models import Approval, Payout
 
@@ -169,3 +170,13 @@ def cleared_balance(currency: str = "AUD") -> Decimal | None:
         if row.currency == currency:
             return row.cleared.quantize(Decimal("0.01"))  # the wire may say 50000.0
     return Decimal("0.00")
+
+
+def recipient_flags(recipient: Any) -> dict[str, Any]:
+    """What a payout's page says about its recipient (parties/selectors.py): until when its bank
+    details count as new ("new recipient / bank details changed"), and its latest Confirmation
+    of Payee check of those details (advisory; None when never checked)."""
+    return {
+        "cooling_until": parties.recipient_cooling_until(recipient),
+        "payee_check": parties.payee_check_latest(recipient),
+    }

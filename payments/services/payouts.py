@@ -181,6 +181,8 @@ def _validate(
         raise PayoutError("Choose a recipient.", field="recipient")
     if not recipient.flashfx_id:
         raise PayoutError("This recipient is not at FlashFX yet.", field="recipient")
+    if recipient.deleted_at is not None:
+        raise PayoutError("This recipient was deleted.", field="recipient")
     if recipient.account_id_type not in ACCOUNT_TYPES or recipient.currency != policy.currency:
         raise PayoutError(
             "Payouts go to Australian AUD accounts (BSB and account number, or PayID); "
@@ -199,6 +201,8 @@ def _validate(
         )
     if sender is not None and not sender.flashfx_id:
         raise PayoutError("This sender is not at FlashFX yet.", field="sender")
+    if sender is not None and sender.deleted_at is not None:
+        raise PayoutError("This sender was deleted.", field="sender")
     if currency != policy.currency:
         raise PayoutError(
             f"Payouts are in {policy.currency}; use an international payment for {currency}.",

@@ -224,6 +224,7 @@ def _detail_context(request: HttpRequest, payout: Payout) -> dict:
         "problem": payout.withdrawal is not None
         and payout.withdrawal.flashfx_status in payouts.PROBLEM_STATUSES,
         "payload": payouts.payout_payload(payout),
+        **selectors.recipient_flags(payout.recipient),
     }
 
 
@@ -277,6 +278,9 @@ def payout_decide(request: HttpRequest, code: str, decision: str) -> HttpRespons
 @permission_required(payouts.APPROVE_PERMISSION, raise_exception=True)
 def payouts_waiting(request: HttpRequest) -> HttpResponse:
     waiting = list(selectors.payouts_waiting_for(user=request.user))
+    for payout in waiting:
+        flags = selectors.recipient_flags(payout.recipient)
+        payout.cooling_until, payout.payee_check = flags["cooling_until"], flags["payee_check"]
     return render(request, "payments/payouts/waiting.html", {"waiting": waiting})
 
 

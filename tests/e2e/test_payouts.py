@@ -20,6 +20,7 @@ from staff import PASSWORD, code, enrol, make_staff
 from mirrors.client import flashfx_client
 from mirrors.registry import registry
 from parties.models import Recipient, Sender
+from parties.services.payee import payee_check_run
 from payments.models import Payout
 from payments.services import payouts
 
@@ -81,7 +82,9 @@ def parties(flashfx):
     now = timezone.now()
     registry.get("recipients").apply(recipient, observed_at=now, source="sync")
     registry.get("senders").apply(sender, observed_at=now, source="sync")
-    return Recipient.objects.get(flashfx_id=recipient.id), Sender.objects.get(flashfx_id=sender.id)
+    mirrored = Recipient.objects.get(flashfx_id=recipient.id)
+    payee_check_run(recipient=mirrored)  # as the parties pages do on creation
+    return mirrored, Sender.objects.get(flashfx_id=sender.id)
 
 
 def sign_in(page: Page, base: str, user) -> object:
@@ -119,7 +122,10 @@ def test_an_operator_proposes_an_approver_approves_with_the_step_up_and_it_reach
     page.get_by_role("link", name="New payout").click()
     expect(page.get_by_role("heading", name="New payout")).to_be_visible()
     expect(page.locator("#cleared-balance")).to_contain_text("AUD 50000.00")
-    page.get_by_label("Recipient").select_option(label="Mia Ng \u2014 BSB 062000 account 12345678")
+    # Just created at FlashFX: its bank details are new, and the choice says so.
+    page.get_by_label("Recipient").select_option(
+        label="Mia Ng \u2014 BSB 062000 account 12345678 (new bank details)"
+    )
     page.get_by_label("Amount").fill("1250.00")
     reference = page.get_by_label("Reference")
     reference.fill("INV 1042 and some more")
@@ -155,6 +161,11 @@ def test_an_operator_proposes_an_approver_approves_with_the_step_up_and_it_reach
         second.goto(f"{base}/payouts/{payout.code}/")
         expect(second.locator("#payout-amount")).to_have_text("AUD 1250.00")
         expect(second.locator("#payout-account")).to_have_text("12345678")
+        # What the approver weighs: new bank details, and the bank's answer to the name.
+        expect(second.locator("#recipient-cooling")).to_have_text(
+            "new recipient / bank details changed"
+        )
+        expect(second.locator("#payout-payee-check")).to_contain_text("MATCH")
         second.wait_for_timeout(3100)
         second.get_by_role("button", name="Approve").click()
         expect(second.get_by_role("heading", name="Confirm it is you")).to_be_visible()

@@ -276,3 +276,54 @@ def test_only_the_maker_changes_a_payout_and_with_a_fresh_code(client, recipient
     response = client.post(url, form(recipient, sender, amount="150.00"), headers={"referer": url})
     assert response.status_code == 302
     assert Payout.objects.get().amount == Decimal("150.00")
+
+
+def test_the_page_flags_new_bank_details_and_shows_the_payee_check(client, recipient, sender):
+    from django.utils import timezone
+
+    from parties.models import PayeeCheck
+
+    payout = payouts.payout_create(
+        by=make_staff("operator"),
+        recipient=recipient,
+        sender=sender,
+        amount=Decimal("100.00"),
+        reference="INV 1",
+        reason="SERVICES",
+    )
+    as_member(client, "approver")
+    page = client.get(payout.get_absolute_url()).content.decode()
+    assert "new recipient / bank details changed" not in page
+    assert "No check of these bank details yet" in page
+
+    Recipient.objects.filter(pk=recipient.pk).update(bank_details_changed_at=timezone.now())
+    PayeeCheck.objects.create(
+        recipient=recipient,
+        bsb="062000",
+        account_no="12345678",
+        name_asked="Mia Ng",
+        code="CLOSE_MATCH",
+        bank_name="MIA NGUYEN",
+    )
+    page = client.get(payout.get_absolute_url()).content.decode()
+    assert "new recipient / bank details changed" in page
+    assert "CLOSE_MATCH" in page and "MIA NGUYEN" in page
+    waiting = client.get("/payouts/waiting/").content.decode()
+    assert "new bank details" in waiting and "CLOSE_MATCH" in waiting
+
+
+def test_a_deleted_recipient_takes_no_new_payout(client, recipient, sender):
+    from django.utils import timezone
+
+    Recipient.objects.filter(pk=recipient.pk).update(deleted_at=timezone.now())
+    as_member(client, "operator")
+    assert b"Mia Ng" not in client.get(NEW).content
+    with pytest.raises(payouts.PayoutError, match="deleted"):
+        payouts.payout_create(
+            by=make_staff("operator", "op2"),
+            recipient=Recipient.objects.get(pk=recipient.pk),
+            sender=sender,
+            amount=Decimal("1.00"),
+            reference="X",
+            reason="SERVICES",
+        )
