@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import approvals, deposit_page, deposits, expected, placeholders
+from .views import approvals, deposit_page, deposits, expected, payout_policy, placeholders
 
 app_name = "payments"
 
@@ -43,6 +43,7 @@ urlpatterns = [
         "approvals/<uuid:code>/<str:decision>/", approvals.approval_decide, name="approval-decide"
     ),
     path("payouts/", placeholders.payouts, name="payouts"),
+    path("payouts/policy/", payout_policy.payout_policy_page, name="payout-policy"),
     path("payments/", placeholders.payments, name="payments"),
     path("exports/", placeholders.exports, name="exports"),
 ]

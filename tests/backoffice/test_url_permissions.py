@@ -218,6 +218,7 @@ PAGES = {
     "approvals/": staff_page("payments.view_approval"),
     "approvals/<uuid:code>/<str:decision>/": staff_page(None, verified_status=405),
     "payouts/": staff_page("payments.view_withdrawal"),
+    "payouts/policy/": staff_page("payments.view_withdrawal"),
     "payments/": staff_page("payments.view_payment"),
     "parties/": staff_page("parties.view_sender"),
     "webhooks/events/": staff_page("webhooks.view_inboundevent"),
