@@ -378,6 +378,15 @@ class Approval(models.Model):
                 fields=["requested_at"], condition=Q(state="pending"), name="approval_pending"
             )
         ]
+        constraints = [
+            # A change of the payout policy is approved against the policy it replaces: one
+            # waits at a time (payments/services/payout_policy.py).
+            models.UniqueConstraint(
+                fields=["action"],
+                condition=Q(state="pending", action="payout.policy"),
+                name="approval_one_pending_policy_change",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Approval of {self.action}: {self.summary} ({self.state})"
@@ -649,3 +658,23 @@ class PayoutOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"Outbox of {self.payout_id} ({self.state})"
+
+
+class PayoutPolicyVersion(models.Model):
+    """An approval policy for payouts, in force from when a second admin approved it; the
+    newest is the one in force, and before the first, settings' PAYOUT_APPROVAL_TIERS.
+
+    Written only by the approval of its change (payments/services/payout_policy.py): who
+    proposed it and who approved it are that Approval's requested_by and decided_by.
+    """
+
+    tiers = models.CharField(max_length=500)  # "10000.00:1,*:2" (payout_policy.parse_tiers)
+    ttl_hours = models.PositiveSmallIntegerField()
+    approval = models.OneToOneField(Approval, on_delete=models.PROTECT, related_name="+")
+    in_force_from = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-in_force_from", "-id"]
+
+    def __str__(self) -> str:
+        return f"Payout policy {self.tiers} ({self.ttl_hours} h) from {self.in_force_from:%Y-%m-%d}"

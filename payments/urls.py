@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import approvals, deposit_page, deposits, expected, payouts, placeholders
+from .views import (
+    approvals,
+    deposit_page,
+    deposits,
+    expected,
+    payout_policy,
+    payouts,
+    placeholders,
+)
 
 app_name = "payments"
 
@@ -45,6 +53,7 @@ urlpatterns = [
     # Payouts (payments/views/payouts.py); the fixed paths come before the codes.
     path("payouts/", payouts.payout_list, name="payouts"),
     path("payouts/new/", payouts.payout_new, name="payout-new"),
+    path("payouts/policy/", payout_policy.payout_policy_page, name="payout-policy"),
     path("payouts/waiting/", payouts.payouts_waiting, name="payouts-waiting"),
     path(
         "payouts/waiting/approve/",

@@ -227,6 +227,7 @@ PAGES = {
     "payouts/<str:code>/cancel/": staff_page(None, verified_status=405),
     "payouts/<str:code>/send-again/": staff_page(None, verified_status=405),
     "payouts/<str:code>/<str:decision>/": staff_page(None, verified_status=405),
+    "payouts/policy/": staff_page("payments.view_withdrawal"),
     "payments/": staff_page("payments.view_payment"),
     "parties/": staff_page("parties.view_sender"),
     "parties/recipients/": staff_page("parties.view_recipient"),
