@@ -242,14 +242,20 @@ def _move(
     **fields: Any,
 ) -> bool:
     """Compare-and-set the payout's state, with its event and audit event; False if it was
-    elsewhere."""
+    elsewhere. `payout` is updated in place with what was written. No savepoint: a failure
+    here fails the transaction it is part of, which is what must happen to a half-made move."""
     now = timezone.now()
-    with transaction.atomic():
-        row = Payout.objects.filter(pk=payout.pk, state__in=from_states)
-        old = row.values_list("state", flat=True).first()
+    with transaction.atomic(savepoint=False):
+        row = Payout.objects.filter(pk=payout.pk)
+        if len(from_states) == 1:  # the usual case: the state we came from is known
+            old = from_states[0]
+        else:
+            old = row.filter(state__in=from_states).values_list("state", flat=True).first()
         if old is None or not row.filter(state=old).update(state=to, updated_at=now, **fields):
             return False
-        payout.refresh_from_db()
+        payout.state, payout.updated_at = to, now
+        for name, value in fields.items():
+            setattr(payout, name, value)
         _event(payout, old=old, to=to, actor=actor, detail=detail)
         audit.record(
             f"payout.{to}",
@@ -582,19 +588,25 @@ def _wire(request: dict[str, Any]) -> dict[str, Any]:
     return {**request, "amount": Decimal(request["amount"])}
 
 
-def _hash_now(payout: Payout) -> str:
-    fresh = Payout.objects.select_related("recipient", "sender", "sub_client").get(pk=payout.pk)
-    return approvals.payload_hash(payout_payload(fresh))
+def _locked(payout_id: int) -> Payout:
+    """The payout, its row locked (not its recipient's: FOR UPDATE OF the payout alone), read
+    with all that its hash is made of, as it is now."""
+    return (
+        Payout.objects.select_for_update(of=("self",))
+        .select_related("approval", "recipient", "sender", "sub_client")
+        .get(pk=payout_id)
+    )
 
 
 def _still_approved(payout: Payout, outbox: PayoutOutbox) -> bool:
+    """`payout` as _locked read it: still approved, and what would be sent is what was."""
     approval = payout.approval
     return (
         approval is not None
         and approval.state == Approval.State.APPROVED
         and approvals.payload_intact(approval)
         and approval.payload_hash == outbox.payload_hash
-        and _hash_now(payout) == outbox.payload_hash
+        and approvals.payload_hash(payout_payload(payout)) == outbox.payload_hash
     )
 
 
@@ -617,11 +629,7 @@ def payout_submit(outbox_id: int) -> str:
         outbox = PayoutOutbox.objects.select_for_update().get(pk=outbox_id)
         if outbox.state != Box.APPROVED:
             return outbox.state  # a second delivery of the task, or someone else got there first
-        payout = (
-            Payout.objects.select_for_update(of=("self",))
-            .select_related("approval")
-            .get(pk=outbox.payout_id)
-        )
+        payout = _locked(outbox.payout_id)
         if payout.withdrawal_id is not None:
             # FlashFX already has a withdrawal under this code (a call from an earlier approval
             # that recovery could not see yet): never a second one.
@@ -642,7 +650,7 @@ def payout_submit(outbox_id: int) -> str:
         )
         if not claimed:
             return PayoutOutbox.objects.get(pk=outbox.pk).state
-        outbox.refresh_from_db()
+        outbox.state, outbox.attempts = Box.SUBMITTING, outbox.attempts + 1  # as written: locked
         _move(
             payout,
             from_states=(State.APPROVED,),
@@ -696,17 +704,27 @@ def _failed(outbox: PayoutOutbox, payout: Payout, exc: FlashFXRejected) -> str:
 
 
 def _submitted(outbox: PayoutOutbox, payout: Payout, wire: Any, *, source: str) -> str:
-    """FlashFX has it: mirror the withdrawal (its on_change links it) and SUBMITTED."""
+    """FlashFX has it: mirror the withdrawal, whose on_change (withdrawals_changed) links it
+    and moves the payout to SUBMITTED; if the mirror had this version already (a webhook got
+    here first), nothing changed and the link is made here."""
     with transaction.atomic():
         registry.get("withdrawals").apply(wire, observed_at=timezone.now(), source=source)
-        withdrawal = Withdrawal.objects.get(flashfx_id=wire.id)
-        _link(payout, withdrawal, source=source)
-    return PayoutOutbox.objects.get(pk=outbox.pk).state
+        state = PayoutOutbox.objects.values_list("state", flat=True).get(pk=outbox.pk)
+        if state == Box.SUBMITTING:
+            _link(payout, Withdrawal.objects.get(flashfx_id=wire.id), source=source)
+            state = PayoutOutbox.objects.values_list("state", flat=True).get(pk=outbox.pk)
+    return state
 
 
 def _link(payout: Payout, withdrawal: Withdrawal, *, source: str) -> None:
     """Link the mirrored withdrawal to its payout, and SUBMITTING -> SUBMITTED (idempotent)."""
-    Payout.objects.filter(pk=payout.pk, withdrawal=None).update(withdrawal=withdrawal)
+    if payout.withdrawal_id is None:
+        Payout.objects.filter(pk=payout.pk, withdrawal=None).update(withdrawal=withdrawal)
+        payout.withdrawal_id = withdrawal.pk
+    if payout.state != State.SUBMITTING:
+        # Not sent by us (yet): payout_submit sees the link and sends nothing; or moved on
+        # already: a later status of the same withdrawal.
+        return
     PayoutOutbox.objects.filter(payout=payout, state=Box.SUBMITTING).update(
         state=Box.SUBMITTED, done_at=timezone.now(), last_error=""
     )
@@ -757,11 +775,7 @@ def payout_recover(outbox_id: int) -> str:
         locked = PayoutOutbox.objects.select_for_update().get(pk=outbox.pk)
         if locked.state != Box.SUBMITTING or locked.claimed_at != outbox.claimed_at:
             return locked.state  # another recovery got here first
-        payout = (
-            Payout.objects.select_for_update(of=("self",))
-            .select_related("approval")
-            .get(pk=payout.pk)
-        )
+        payout = _locked(payout.pk)
         if not _still_approved(payout, locked):
             # Not at FlashFX, and no longer what was approved: it is never sent.
             return _void_outbox(locked, payout, from_states=(State.SUBMITTING,))
@@ -807,16 +821,21 @@ def withdrawals_changed(changes: list) -> None:
     """A withdrawal was mirrored or its status moved (reply, webhook, sync; in that
     transaction): a new one whose externalId is a payout's code is linked to it, and a payout
     still SUBMITTING moves to SUBMITTED (the news came before our reply was recorded)."""
-    for change in changes:
-        withdrawal = change.obj
-        code = withdrawal.external_id or ""
-        if not code.startswith("PO-"):
-            continue
-        payout = Payout.objects.filter(code=code).first()
+    ours = [c.obj for c in changes if (c.obj.external_id or "").startswith("PO-")]
+    if not ours:
+        return
+    # One read for a whole sync window; a payout linked and past SUBMITTING needs nothing.
+    by_code = {p.code: p for p in Payout.objects.filter(code__in={w.external_id for w in ours})}
+    for withdrawal in ours:
+        payout = by_code.get(withdrawal.external_id)
         if payout is None:
             continue
+        if payout.withdrawal_id == withdrawal.pk and payout.state != State.SUBMITTING:
+            continue
         if payout.withdrawal_id not in (None, withdrawal.pk):
-            log.error("payout %s: a second withdrawal %s", code, withdrawal.flashfx_id)
+            log.error(
+                "payout %s: a second withdrawal %s", withdrawal.external_id, withdrawal.flashfx_id
+            )
             continue
         _link(payout, withdrawal, source="mirror")
 

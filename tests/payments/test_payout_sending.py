@@ -298,6 +298,25 @@ def test_a_webhook_before_our_reply_links_the_payout_too(app_sandbox, parties, m
     assert PayoutOutbox.objects.get(pk=outbox.pk).state == "submitted"
 
 
+def test_a_second_withdrawal_under_a_payouts_code_is_logged_and_never_linked(
+    app_sandbox, parties, maker, approver, caplog
+):
+    """FlashFX does not keep externalIds unique (docs/flashfx.md §5.14): one made outside
+    the back-office under our code is an error to see, not a second link."""
+    fund(app_sandbox)
+    payout, outbox = approved(maker, approver, parties)
+    payouts.payout_submit(outbox.pk)
+    payout.refresh_from_db()
+    first = payout.withdrawal
+    other = flashfx_client().create_withdrawal(
+        {**outbox.request, "amount": Decimal(outbox.request["amount"]), "idempotencyKey": "x1"}
+    )
+    mirror_withdrawal(other.id)
+    payout.refresh_from_db()
+    assert payout.withdrawal == first and payout.state == State.SUBMITTED
+    assert f"payout {payout.code}: a second withdrawal {other.id}" in caplog.text
+
+
 def test_a_payout_flashfx_already_has_is_never_sent_again_after_a_new_approval(
     app_sandbox, parties, maker, approver, caplog
 ):
