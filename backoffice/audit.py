@@ -142,7 +142,9 @@ def record(
         remote_addr=client_ip(request) if request is not None else None,
         user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else ""),
     )
-    with transaction.atomic():
+    # No savepoint: the advisory lock is the transaction's anyway, and a failure to record
+    # must fail the change it records (no half-applied change without its trail).
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])

@@ -164,6 +164,12 @@ COMPANY_NAMES = env_list("COMPANY_NAMES", default="Demo Company Pty Ltd" if DEBU
 # its refund (seconds; 0 turns the polling off).
 DEPOSIT_QUEUE_POLL_SECONDS = env_int("DEPOSIT_QUEUE_POLL_SECONDS", default=10)
 DEPOSIT_PAGE_POLL_SECONDS = env_int("DEPOSIT_PAGE_POLL_SECONDS", default=3)
+# Payouts (payments/services/payout_policy.py): approvers by amount, e.g. "10000.00:1,*:2" (up
+# to AUD 10,000.00 one approver, above two); a payout not approved within
+# PAYOUT_APPROVAL_TTL_HOURS expires; an open payout page asks for news every few seconds.
+PAYOUT_APPROVAL_TIERS = env_str("PAYOUT_APPROVAL_TIERS", default="10000.00:1,*:2")
+PAYOUT_APPROVAL_TTL_HOURS = env_int("PAYOUT_APPROVAL_TTL_HOURS", default=24)
+PAYOUT_PAGE_POLL_SECONDS = env_int("PAYOUT_PAGE_POLL_SECONDS", default=3)
 
 # Parties (parties/): a new recipient, or one whose bank details changed, is flagged on every
 # payout to it for this many hours (parties.selectors.recipient_cooling_until).
@@ -302,7 +308,15 @@ if FLASHFX_WEBHOOK_HANDOFF == "coalesced" and not REDIS_URL:
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server needed).
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 if REDIS_URL:
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str] = {}
+    # An unacknowledged task (acks_late) whose worker died comes back after visibility_timeout
+    # (plus kombu's restore sweep, about 100 s more), and so does one merely running or
+    # waiting (ETA/countdown) longer than it. 15 minutes: longer than any countdown we
+    # schedule (at most 600 s) and than any task runs (a FlashFX call is at most connect +
+    # read timeout), so nothing runs twice merely for being slow or delayed; short enough
+    # that a payout whose worker died is sent within minutes. The payouts sweep (2 minutes)
+    # is the faster backstop, and running twice is harmless anyway: the outbox claim and the
+    # look-up by externalId (payments/services/payouts.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str | int] = {"visibility_timeout": 900}
 else:
     _celery_dir = VAR_DIR / "celery"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -337,6 +351,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # Expire approvals past APPROVAL_TTL_HOURS; pick up refunds left queued or unknown.
     "payments-sweep": {"task": "payments.tasks.payments_sweep", "schedule": 60.0},
+    # Send approved payouts whose message was lost; recover those a worker left submitting.
+    "payouts-sweep": {"task": "payments.tasks.payouts_sweep", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

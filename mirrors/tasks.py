@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import beat_init
 from django.conf import settings
 from django.utils import timezone
 
@@ -37,3 +38,11 @@ def reconcile_flashfx(self, days: int | None = None) -> int:
             exc=exc, countdown=exc.retry_after or 60 * 2**self.request.retries
         ) from exc
     return report.pk
+
+
+@beat_init.connect
+def sync_when_beat_starts(**kwargs) -> None:
+    """One incremental sync as soon as beat starts, not an interval later: after a deploy or
+    an outage the mirrors catch up at once, and a fresh `make run` shows the sandbox's
+    recipients and senders within seconds. If FlashFX is not up yet, the task retries."""
+    sync_flashfx.delay()

@@ -135,6 +135,14 @@ def deposits_changed(changes: list[Change]) -> None:
     arrivals.deposits_changed(changes)
 
 
+def withdrawals_changed(changes: list[Change]) -> None:
+    """A withdrawal whose externalId is a payout's code is linked to it, and its payout moves
+    on (payments/services/payouts.py)."""
+    from .services import payouts  # imported here: the services import this module
+
+    payouts.withdrawals_changed(changes)
+
+
 DEPOSITS = MirrorSpec(
     name="deposits",
     model=Deposit,
@@ -224,6 +232,7 @@ WITHDRAWALS = MirrorSpec(
     ),
     balance_effect=withdrawal_balance_effect,
     depends_on=("subclients",),
+    on_change=withdrawals_changed,
 )
 
 PAYMENTS = MirrorSpec(

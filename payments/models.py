@@ -7,6 +7,7 @@ drift reports, balance checks) lives in mirrors/.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -366,12 +367,24 @@ class Approval(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.CharField(max_length=500, blank=True)
+    # How many distinct members must approve (never the requester): one ApprovalSignature
+    # each; the last one decides. One for deposit refunds; payouts take it from their tier.
+    required = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
         indexes = [
             models.Index(
                 fields=["requested_at"], condition=Q(state="pending"), name="approval_pending"
+            )
+        ]
+        constraints = [
+            # A change of the payout policy is approved against the policy it replaces: one
+            # waits at a time (payments/services/payout_policy.py).
+            models.UniqueConstraint(
+                fields=["action"],
+                condition=Q(state="pending", action="payout.policy"),
+                name="approval_one_pending_policy_change",
             )
         ]
 
@@ -465,3 +478,203 @@ class DepositRefund(models.Model):
 
     def __str__(self) -> str:
         return f"Refund of {self.currency} {self.amount} on {self.deposit} ({self.state})"
+
+
+class ApprovalSignature(models.Model):
+    """One member's approval of an Approval that needs `required` of them, each a different
+    member and never the requester (payments/services/approvals.py). Bound to the hash signed."""
+
+    approval = models.ForeignKey(Approval, on_delete=models.CASCADE, related_name="signatures")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    payload_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["signed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["approval", "signer"], name="approval_signature_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.signer} signed {self.approval_id}"
+
+
+def new_payout_code() -> str:
+    """ "PO-" and 10 characters of Crockford's base32 (no I, L, O, U): 50 random bits, read aloud
+    without confusion. Our externalId and idempotencyKey at FlashFX (docs/flashfx.md §2.2, §2.3)."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return "PO-" + "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+class Payout(models.Model):
+    """A payout a member proposes, others approve, and a worker sends to FlashFX exactly once
+    (createWithdrawal, docs/flashfx.md §3.3.1); followed afterwards through its Withdrawal mirror.
+
+    awaiting_approval -> approved -> submitting -> submitted, or declined / expired (the
+    approval), cancelled (by its maker while awaiting approval) and submit_failed (FlashFX said
+    no, with its code). Every move is a PayoutEvent and an audit event (payments/services/payouts.py).
+    """
+
+    class State(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        APPROVED = "approved", "Approved"
+        SUBMITTING = "submitting", "Submitting"
+        SUBMITTED = "submitted", "Submitted"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+        SUBMIT_FAILED = "submit_failed", "Submit failed"
+
+    # FlashFX's TransactionReason (flashfx/schema.graphql; docs/flashfx.md §5.39).
+    class Reason(models.TextChoices):
+        BUSINESS = "BUSINESS", "Business"
+        SALARY = "SALARY", "Salary"
+        GOODS = "GOODS", "Goods"
+        SERVICES = "SERVICES", "Services"
+        INVESTMENT = "INVESTMENT", "Investment"
+        LOAN_REPAYMENT = "LOAN_REPAYMENT", "Loan repayment"
+        PROPERTY = "PROPERTY", "Property"
+        EDUCATION = "EDUCATION", "Education"
+        TRAVEL = "TRAVEL", "Travel"
+        FAMILY_SUPPORT = "FAMILY_SUPPORT", "Family support"
+        PERSONAL = "PERSONAL", "Personal"
+        GIFT = "GIFT", "Gift"
+        OTHER = "OTHER", "Other"
+
+    code = models.CharField(max_length=13, unique=True, default=new_payout_code, editable=False)
+    recipient = models.ForeignKey(
+        "parties.Recipient", on_delete=models.PROTECT, related_name="payouts"
+    )
+    sender = models.ForeignKey(
+        "parties.Sender", null=True, blank=True, on_delete=models.PROTECT, related_name="payouts"
+    )
+    sub_client = models.ForeignKey(
+        "parties.SubClient",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payouts",
+    )
+    amount = money()
+    currency = models.CharField(max_length=3, default="AUD")
+    reference = models.CharField(max_length=18)  # externalReference: Direct Entry's 18 (§2.2)
+    reason = models.CharField(max_length=20, choices=Reason)
+    maker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=20, choices=State, default=State.AWAITING_APPROVAL)
+    approval = models.OneToOneField(  # the current one; earlier (voided) ones stay in the audit
+        Approval, null=True, blank=True, on_delete=models.PROTECT, related_name="payout"
+    )
+    withdrawal = models.OneToOneField(
+        Withdrawal, null=True, blank=True, on_delete=models.PROTECT, related_name="payout"
+    )
+    resent_from = models.ForeignKey(  # "Send again" after a TECHNICAL_ISSUE cancellation
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resent_as"
+    )
+    error_code = models.CharField(max_length=64, blank=True)  # FlashFX's, on submit_failed
+    error_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
+            models.CheckConstraint(  # FlashFX reports one of them (docs/flashfx.md §3.3.1)
+                condition=Q(sender=None) | Q(sub_client=None), name="payout_one_reported_sender"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="payout_created"),
+            models.Index(fields=["state", "created_at", "id"], name="payout_state_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payout {self.code} {self.currency} {self.amount} ({self.state})"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("payments:payout", args=[self.code])
+
+
+class PayoutEvent(models.Model):
+    """A move of a payout's workflow: from, to, who, when, and what it was about. Append-only."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.CASCADE, related_name="events")
+    from_state = models.CharField(max_length=20, blank=True)  # "" when created
+    to_state = models.CharField(max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.payout_id}: {self.from_state or '-'} -> {self.to_state}"
+
+
+class PayoutOutbox(models.Model):
+    """What must be sent for an approved payout, written by the transaction that gives the last
+    approval: the CreateWithdrawalInput (less the key, which is the payout's code) and the hash
+    it was approved under. A worker claims it (approved -> submitting) before any call; at most
+    one live row per payout, enforced by the database."""
+
+    class State(models.TextChoices):
+        APPROVED = "approved"
+        SUBMITTING = "submitting"
+        SUBMITTED = "submitted"
+        SUBMIT_FAILED = "submit_failed"
+        VOIDED = "voided"  # the hash no longer matched: nothing was sent
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="outbox")
+    request = models.JSONField()
+    payload_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State, default=State.APPROVED)
+    attempts = models.PositiveIntegerField(default=0)  # createWithdrawal calls made
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payout"],
+                condition=Q(state__in=["approved", "submitting", "submitted"]),
+                name="payout_outbox_one_live",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["state", "claimed_at"],
+                condition=Q(state__in=["approved", "submitting"]),
+                name="payout_outbox_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Outbox of {self.payout_id} ({self.state})"
+
+
+class PayoutPolicyVersion(models.Model):
+    """An approval policy for payouts, in force from when a second admin approved it; the
+    newest is the one in force, and before the first, settings' PAYOUT_APPROVAL_TIERS.
+
+    Written only by the approval of its change (payments/services/payout_policy.py): who
+    proposed it and who approved it are that Approval's requested_by and decided_by.
+    """
+
+    tiers = models.CharField(max_length=500)  # "10000.00:1,*:2" (payout_policy.parse_tiers)
+    ttl_hours = models.PositiveSmallIntegerField()
+    approval = models.OneToOneField(Approval, on_delete=models.PROTECT, related_name="+")
+    in_force_from = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-in_force_from", "-id"]
+
+    def __str__(self) -> str:
+        return f"Payout policy {self.tiers} ({self.ttl_hours} h) from {self.in_force_from:%Y-%m-%d}"

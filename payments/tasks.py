@@ -5,7 +5,9 @@ The only module of payments/ that enqueues (tests/test_imports.py). Views call t
 transaction commits (delay_on_commit), so a worker never looks for a row that is not there yet.
 
 Beat runs `payments_sweep` (declared in CELERY_BEAT_SCHEDULE as "payments-sweep"): it expires
-approvals past their time, and picks up refunds a lost message or a dead worker left behind.
+approvals past their time (payouts' too), and picks up refunds a lost message or a dead worker
+left behind; and `payouts_sweep` ("payouts-sweep"): approved payouts never claimed, and payouts
+left submitting (no answer, or a worker that died at any point), each after PAYOUT_STUCK_AFTER.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from django.utils import timezone
 
 from flashfx.errors import FlashFXUnavailable
 
-from .models import Approval, DepositRefund
-from .services import approvals, refunds
+from .models import Approval, DepositRefund, Payout, PayoutOutbox
+from .services import approvals, payouts, refunds
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,13 @@ State = DepositRefund.State
 RESOLVE_AFTER_SECONDS = 30
 # A queued refund whose message was lost, or a SENDING one whose worker died mid-call.
 STUCK_AFTER = timedelta(minutes=2)
+# An approved payout whose message was lost, or a submitting one nobody answered or whose worker
+# died: after this long the sweep sends it or recovers it (look-up by externalId first). Longer
+# than a FlashFX call can take (connect + read timeout), so a call still running is not raced.
+PAYOUT_STUCK_AFTER = timedelta(minutes=2)
+# A payout with no answer is looked up at FlashFX after this long (payouts.settle_seconds()
+# is the least: the call must have ended at FlashFX by then).
+PAYOUT_RECOVER_AFTER_SECONDS = 45
 
 
 def deposit_refund_enqueue(refund: DepositRefund) -> None:
@@ -44,8 +53,20 @@ def _refund_after_approval(approval: Approval) -> None:
 
 # What to enqueue once an approval of each action is approved (the approvals view calls
 # approval_enqueue); payouts add theirs here.
+def _payout_after_approval(approval: Approval) -> None:
+    payout_enqueue(Payout.objects.get(approval=approval))
+
+
+def payout_enqueue(payout: Payout) -> None:
+    """Send an APPROVED payout once the current transaction commits (its outbox row)."""
+    outbox = payout.outbox.filter(state=PayoutOutbox.State.APPROVED).first()
+    if outbox is not None:
+        payout_submit.delay_on_commit(outbox.pk)
+
+
 AFTER_APPROVAL: dict[str, Callable[[Approval], None]] = {
     refunds.ACTION: _refund_after_approval,
+    payouts.ACTION: _payout_after_approval,
 }
 
 
@@ -108,3 +129,43 @@ def payments_sweep() -> dict[str, int]:
     for refund_id in unknown:
         deposit_refund_resolve.delay(refund_id)
     return {"expired": expired, "queued": len(queued), "unknown": len(unknown)}
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def payout_submit(self, outbox_id: int) -> str:
+    """Claim the payout's outbox row and make its createWithdrawal call (a no-op unless it is
+    still approved); with no answer, recovery looks it up later."""
+    if not PayoutOutbox.objects.filter(pk=outbox_id).exists():
+        return "missing"
+    outcome = payouts.payout_submit(outbox_id)
+    if outcome == "unknown":
+        payout_recover.apply_async((outbox_id,), countdown=PAYOUT_RECOVER_AFTER_SECONDS)
+    return outcome
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def payout_recover(self, outbox_id: int) -> str:
+    """Settle a submitting payout: look it up by externalId, and only if FlashFX has none,
+    the same request again with the same idempotencyKey."""
+    if not PayoutOutbox.objects.filter(pk=outbox_id).exists():
+        return "missing"
+    try:
+        outcome = payouts.payout_recover(outbox_id)
+    except FlashFXUnavailable as exc:
+        raise self.retry(
+            exc=exc, countdown=exc.retry_after or min(30 * 2**self.request.retries, 600)
+        ) from exc
+    if outcome in ("unknown", "wait") and self.request.retries < self.max_retries:
+        raise self.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**self.request.retries, 600))
+    return outcome  # past max_retries the sweep carries on
+
+
+@shared_task
+def payouts_sweep() -> dict[str, int]:
+    """Beat: send approved payouts never claimed; recover payouts left submitting."""
+    approved, submitting = payouts.payouts_due(stuck_after=PAYOUT_STUCK_AFTER)
+    for outbox_id in approved:
+        payout_submit.delay(outbox_id)
+    for outbox_id in submitting:
+        payout_recover.delay(outbox_id)
+    return {"approved": len(approved), "submitting": len(submitting)}

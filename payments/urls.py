@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import approvals, deposit_page, deposits, expected, placeholders
+from .views import (
+    approvals,
+    deposit_page,
+    deposits,
+    expected,
+    payout_policy,
+    payouts,
+    placeholders,
+)
 
 app_name = "payments"
 
@@ -42,7 +50,21 @@ urlpatterns = [
     path(
         "approvals/<uuid:code>/<str:decision>/", approvals.approval_decide, name="approval-decide"
     ),
-    path("payouts/", placeholders.payouts, name="payouts"),
+    # Payouts (payments/views/payouts.py); the fixed paths come before the codes.
+    path("payouts/", payouts.payout_list, name="payouts"),
+    path("payouts/new/", payouts.payout_new, name="payout-new"),
+    path("payouts/policy/", payout_policy.payout_policy_page, name="payout-policy"),
+    path("payouts/waiting/", payouts.payouts_waiting, name="payouts-waiting"),
+    path(
+        "payouts/waiting/approve/",
+        payouts.payouts_approve_selected,
+        name="payouts-approve-selected",
+    ),
+    path("payouts/<str:code>/", payouts.payout_detail, name="payout"),
+    path("payouts/<str:code>/edit/", payouts.payout_edit, name="payout-edit"),
+    path("payouts/<str:code>/cancel/", payouts.payout_cancel, name="payout-cancel"),
+    path("payouts/<str:code>/send-again/", payouts.payout_send_again, name="payout-send-again"),
+    path("payouts/<str:code>/<str:decision>/", payouts.payout_decide, name="payout-decide"),
     path("payments/", placeholders.payments, name="payments"),
     path("exports/", placeholders.exports, name="exports"),
 ]

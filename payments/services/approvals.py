@@ -2,7 +2,7 @@
 
     approval = approval_request(action="deposit.refund", payload={...}, summary="...",
                                 permission="payments.approve_refund", requested_by=member)
-    approval_approve(approval=approval, by=other_member)   # runs the action's on_approve
+    approval_approve(approval=approval, by=other_member)   # signs; the last needed runs on_approve
     approval_decline(approval=approval, by=other_member, note="why")  # runs its on_close
 
 An approval is bound to what will be sent: `payload` is exactly that (JSON), and
@@ -13,8 +13,12 @@ The generic part knows no action. Each service that needs four eyes registers it
 when its module is imported (`register_action`), with what runs, in the deciding transaction,
 on approval and on a decline or expiry. This keeps imports one way (refunds -> approvals, never
 back): payments/services/refunds.py registers "deposit.refund"; payouts will register theirs.
-Every step is an audit event ("approval.requested", "approval.approved", "approval.declined",
-"approval.expired").
+Every step is an audit event ("approval.requested", "approval.signed", "approval.approved",
+"approval.declined", "approval.expired", "approval.cancelled").
+
+N approvers: `required` (default 1) distinct members, never the requester, each an
+ApprovalSignature; the signature that makes `required` decides. A void (`approval_void`:
+what it was bound to changed) cancels the approval and every signature with it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from django.utils import timezone
 
 from backoffice import audit
 
-from ..models import Approval
+from ..models import Approval, ApprovalSignature
 
 State = Approval.State
 
@@ -87,13 +91,24 @@ def payload_intact(approval: Approval) -> bool:
 
 
 def approval_request(
-    *, action: str, payload: dict[str, Any], summary: str, permission: str, requested_by: Any
+    *,
+    action: str,
+    payload: dict[str, Any],
+    summary: str,
+    permission: str,
+    requested_by: Any,
+    required: int = 1,
+    ttl_hours: float | None = None,
 ) -> Approval:
-    """Ask for a second member's approval (PENDING, expiring after APPROVAL_TTL_HOURS)."""
+    """Ask for `required` other members' approval (PENDING, expiring after `ttl_hours`, by
+    default APPROVAL_TTL_HOURS)."""
     if action not in ACTIONS:
         raise ApprovalError(f"Nothing is registered to run for {action!r}.")
+    if required < 1:
+        raise ApprovalError("An approval needs at least one approver.")
     now = timezone.now()
     payload = canonical(payload)
+    hours = settings.APPROVAL_TTL_HOURS if ttl_hours is None else ttl_hours
     with transaction.atomic():
         approval = Approval.objects.create(
             action=action,
@@ -103,7 +118,8 @@ def approval_request(
             payload_hash=payload_hash(payload),
             requested_by=requested_by,
             requested_at=now,
-            expires_at=now + timedelta(hours=settings.APPROVAL_TTL_HOURS),
+            expires_at=now + timedelta(hours=hours),
+            required=required,
         )
         audit.record(
             "approval.requested",
@@ -116,6 +132,7 @@ def approval_request(
                 "payload": payload,
                 "payload_hash": approval.payload_hash,
                 "permission": permission,
+                "required": required,
                 "expires_at": approval.expires_at,
             },
         )
@@ -130,6 +147,8 @@ def _check_decider(approval: Approval, by: Any) -> None:
         raise ApprovalError("You asked for this; someone else must approve or decline it.")
     if not by.has_perm(approval.permission):
         raise ApprovalError("You do not have the permission this approval needs.")
+    if approval.signatures.filter(signer_id=by.pk).exists():
+        raise ApprovalError("You have already approved this; another member must approve it too.")
 
 
 def _decide(approval: Approval, *, to: str, by: Any, note: str = "") -> Approval:
@@ -198,7 +217,69 @@ def approval_approve(*, approval: Approval, by: Any) -> Approval:
         raise ApprovalError(
             "What would be sent no longer matches what was asked for; it cannot be approved."
         )
-    return _decide(approval, to=State.APPROVED, by=by)
+    return _sign(approval, by=by)
+
+
+def _sign(approval: Approval, *, by: Any) -> Approval:
+    """One more member's signature; the one that makes `required` decides (APPROVED). The
+    approval's row lock serialises signers (on SQLite the IMMEDIATE transaction does), so two
+    approvers at the same moment give two signatures and exactly one decision."""
+    with transaction.atomic():
+        locked = Approval.objects.select_for_update().get(pk=approval.pk)
+        _check_decider(locked, by)  # decided, or signed by them, while we waited for the lock
+        ApprovalSignature.objects.create(
+            approval=locked, signer=by, payload_hash=locked.payload_hash
+        )
+        signed = locked.signatures.count()
+        audit.record(
+            "approval.signed",
+            actor=by,
+            obj=locked,
+            details={
+                "action": locked.action,
+                "signed": signed,
+                "required": locked.required,
+                "payload_hash": locked.payload_hash,
+            },
+        )
+        if signed >= locked.required:
+            decided = _decide(locked, to=State.APPROVED, by=by)
+            approval.state, approval.decided_at = decided.state, decided.decided_at
+            approval.decided_by = by
+    return approval
+
+
+def approval_signers(approval: Approval) -> list[Any]:
+    """The members who have approved so far, in order."""
+    return [s.signer for s in approval.signatures.select_related("signer")]
+
+
+def approval_void(approval: Approval, *, reason: str, actor: Any = None) -> bool:
+    """PENDING or APPROVED -> CANCELLED: what it was bound to changed (an edit, new bank
+    details) or its maker withdrew it. Its signatures no longer count; the action's follow-up
+    is its caller's. False if it was already closed."""
+    now = timezone.now()
+    with transaction.atomic():
+        row = Approval.objects.filter(pk=approval.pk, state__in=(State.PENDING, State.APPROVED))
+        old = row.values_list("state", flat=True).first()
+        if old is None or not row.filter(state=old).update(
+            state=State.CANCELLED, decided_at=now, decision_note=reason[:500]
+        ):
+            return False
+        approval.state, approval.decided_at, approval.decision_note = (
+            State.CANCELLED,
+            now,
+            reason[:500],
+        )
+        audit.record(
+            "approval.cancelled",
+            actor=actor,
+            obj=approval,
+            before={"state": old},
+            after={"state": State.CANCELLED},
+            details={"action": approval.action, "reason": reason},
+        )
+    return True
 
 
 def approval_decline(*, approval: Approval, by: Any, note: str = "") -> Approval:

@@ -1,4 +1,4 @@
-"""Pages a later issue fills in: payouts, payments and exports."""
+"""Pages a later issue fills in: payments and exports."""
 
 from __future__ import annotations
 
@@ -7,17 +7,6 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from backoffice.views import placeholder
-
-
-@require_safe
-@permission_required("payments.view_withdrawal", raise_exception=True)
-def payouts(request: HttpRequest) -> HttpResponse:
-    return placeholder(
-        request,
-        "Payouts",
-        "Local AUD payouts: an operator starts one, someone else approves it, and it is sent to "
-        "FlashFX exactly once; each step asks for a fresh code.",
-    )
 
 
 @require_safe

@@ -22,7 +22,7 @@ SHELL = {
     "/": (roles.VIEWER, "backoffice/dashboard.html", "Dashboard"),
     "/deposits/": (roles.VIEWER, "payments/deposits/queue.html", "Deposits"),
     "/deposits/expected/": (roles.VIEWER, "payments/expected/list.html", "Expected payments"),
-    "/payouts/": (roles.VIEWER, "staff/placeholder.html", "Payouts"),
+    "/payouts/": (roles.VIEWER, "payments/payouts/list.html", "Payouts"),
     "/payments/": (roles.VIEWER, "staff/placeholder.html", "Payments"),
     "/parties/": (roles.VIEWER, "parties/index.html", "Parties"),
     "/webhooks/events/": (roles.VIEWER, "staff/placeholder.html", "Webhook events"),

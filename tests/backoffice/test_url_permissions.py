@@ -218,6 +218,16 @@ PAGES = {
     "approvals/": staff_page("payments.view_approval"),
     "approvals/<uuid:code>/<str:decision>/": staff_page(None, verified_status=405),
     "payouts/": staff_page("payments.view_withdrawal"),
+    "payouts/new/": staff_page("payments.create_payout"),
+    "payouts/waiting/": staff_page("payments.approve_payout"),
+    "payouts/waiting/approve/": staff_page(None, verified_status=405),  # POST only
+    # One payout: the sample code names no payout.
+    "payouts/<str:code>/": staff_page("payments.view_withdrawal", verified_status=404),
+    "payouts/<str:code>/edit/": staff_page("payments.create_payout", verified_status=404),
+    "payouts/<str:code>/cancel/": staff_page(None, verified_status=405),
+    "payouts/<str:code>/send-again/": staff_page(None, verified_status=405),
+    "payouts/<str:code>/<str:decision>/": staff_page(None, verified_status=405),
+    "payouts/policy/": staff_page("payments.view_withdrawal"),
     "payments/": staff_page("payments.view_payment"),
     "parties/": staff_page("parties.view_sender"),
     "parties/recipients/": staff_page("parties.view_recipient"),

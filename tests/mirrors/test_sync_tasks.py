@@ -28,6 +28,7 @@ from app_flashfx import (
 )
 from celery import states
 from celery.schedules import crontab
+from celery.signals import beat_init
 
 from backoffice.celery import app
 from flashfx.errors import FlashFXAuthError, FlashFXUnavailable
@@ -78,6 +79,17 @@ def test_sync_flashfx_mirrors_everything_and_a_second_run_changes_nothing(app_sa
     assert mirror_state() == before
     modes = list(SyncRun.objects.order_by("started_at", "pk").values_list("mode", flat=True))
     assert modes == ["full"] * len(MODELS) + ["incremental"] * len(MODELS)
+
+
+def test_beat_starting_syncs_at_once(app_sandbox, settings):
+    """Not an interval after start: the signal beat sends as it starts runs one sync."""
+    populate(app_sandbox)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    try:
+        beat_init.send(sender=None)
+    finally:
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+    assert mirrored_ids() == remote_ids()
 
 
 def test_sync_flashfx_for_some_entities_and_then_a_change(app_sandbox):

@@ -1,0 +1,876 @@
+"""Payouts: proposed by one member, approved by others, sent to FlashFX exactly once.
+
+The workflow (each move a compare-and-set on the Payout, a PayoutEvent and an audit event):
+
+1. `payout_create` (a member with create_payout) validates everything before saving and asks
+   for approval: AWAITING_APPROVAL with an Approval (payments/services/approvals.py) bound to
+   the hash of exactly what will be sent (`payout_payload`), needing as many distinct
+   approvers as the policy's tier says (payments/services/payout_policy.py). `payout_edit`
+   (its maker, while it awaits approval) voids that approval and asks again; `payout_cancel`
+   withdraws it.
+2. `payout_approve` signs the approval; the signature that completes it runs `_approved` in the
+   same transaction: the outbox row (what must be sent, with the hash) and APPROVED. The caller
+   enqueues the send after commit (payments/tasks.py: payout_enqueue). Declines and expiry
+   close the payout (DECLINED, EXPIRED).
+3. `payout_submit` (the Celery task) claims the outbox row with a conditional UPDATE
+   (approved -> submitting, attempts + 1) after recomputing the hash from the payout and the
+   recipient as they are now: a mismatch (say, the recipient's bank details changed after
+   approval) sends nothing, voids the approval and returns the payout to AWAITING_APPROVAL.
+   Then one createWithdrawal with the payout's code as externalId and idempotencyKey
+   (docs/flashfx.md §2.2, §2.3, §5.13). FlashFX's answer: SUBMITTED (the withdrawal mirrored
+   and linked), SUBMIT_FAILED (a definite refusal, with FlashFX's code and message), or no
+   answer (OutcomeUnknown, a 5xx, a crash): the row stays SUBMITTING for `payout_recover`.
+4. `payout_recover` never creates blindly: it looks the withdrawal up by externalId first;
+   found -> SUBMITTED; not found -> the same request again with the same idempotencyKey.
+5. `withdrawals_changed` (the withdrawals mirror's on_change, whatever brought the news) links
+   a new withdrawal whose externalId is a payout's code, and moves a SUBMITTING payout on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from backoffice import audit
+from flashfx.errors import FlashFXError, FlashFXRejected
+from mirrors.client import flashfx_client
+from mirrors.registry import registry
+from parties.models import Recipient, Sender, SubClient
+
+from ..models import Approval, Payout, PayoutEvent, PayoutOutbox, Withdrawal
+from . import approvals
+from .payout_policy import payout_policy
+
+log = logging.getLogger(__name__)
+
+State = Payout.State
+Box = PayoutOutbox.State
+
+ACTION = "payout.send"
+CREATE_PERMISSION = "payments.create_payout"
+APPROVE_PERMISSION = "payments.approve_payout"
+CENT = Decimal("0.01")
+REFERENCE_MAX = 18  # Direct Entry (BECS) holds 18 characters (docs/flashfx.md §2.2)
+# §1.4: FlashFX refuses placeholder values; a reference is never one of them.
+PLACEHOLDERS = frozenset({"N/A", "NA", "NULL", "NIL", "NONE"})
+PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+ACCOUNT_TYPES = ("BSB", "PAYID")  # an AUD payout goes to one of these (§3.3.1)
+IN_FLIGHT = (State.APPROVED, State.SUBMITTING)
+# The final FlashFX statuses that keep the fee (§3.3.3) and deserve a prominent notice.
+PROBLEM_STATUSES = ("FAILED", "REFUNDED", "CANCELLED")
+RESEND_CODE = "TECHNICAL_ISSUE"  # §3.3.4: the one cancellation that may be sent again
+
+
+class PayoutError(Exception):
+    """A payout step that cannot be done; the message says why, for the member.
+    `field` names the form field at fault, when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# --- What is sent, and what the approval is bound to ---------------------------------------
+
+
+def recipient_name(recipient: Recipient) -> str:
+    return (
+        recipient.display_name
+        or recipient.company_name
+        or " ".join(n for n in (recipient.first_name, recipient.last_name) if n)
+    )
+
+
+def payout_payload(payout: Payout) -> dict[str, Any]:
+    """Exactly what createWithdrawal will be sent, with the recipient's bank details as they are
+    now (not only its id): what an approval's hash binds."""
+    r = payout.recipient
+    return {
+        "operation": "createWithdrawal",
+        "payout": payout.code,
+        "amount": str(Decimal(payout.amount).quantize(CENT)),
+        "currency": payout.currency,
+        "recipient": {
+            "id": r.flashfx_id,
+            "name": recipient_name(r),
+            "account_id_type": r.account_id_type,
+            "bsb": r.bsb,
+            "account_no": r.account_no,
+            "payid": r.payid,
+        },
+        "reference": payout.reference,
+        "reason": payout.reason,
+        "sender": {"id": payout.sender.flashfx_id, "name": payout.sender.name}
+        if payout.sender
+        else None,
+        "sub_client": {"id": payout.sub_client.flashfx_id, "name": payout.sub_client.full_name}
+        if payout.sub_client
+        else None,
+    }
+
+
+def withdrawal_input(payout: Payout) -> dict[str, Any]:
+    """CreateWithdrawalInput (docs/flashfx.md §3.3.1) as stored in the outbox (the amount as a
+    string; Decimal again when sent). The same request every time: a repeat with the same
+    idempotencyKey must be the same input (§5.13)."""
+    request: dict[str, Any] = {
+        "amount": str(Decimal(payout.amount).quantize(CENT)),
+        "currency": payout.currency,
+        "recipientId": payout.recipient.flashfx_id,
+        "externalReference": payout.reference,
+        "externalId": payout.code,
+        "idempotencyKey": payout.code,
+        "reason": payout.reason,
+    }
+    if payout.sender:
+        request["senderId"] = payout.sender.flashfx_id
+    if payout.sub_client:
+        request["subClientId"] = payout.sub_client.flashfx_id
+    return request
+
+
+def _summary(payout: Payout) -> str:
+    r = payout.recipient
+    account = f"PayID {r.payid}" if r.account_id_type == "PAYID" else f"BSB {r.bsb} {r.account_no}"
+    return (
+        f"Payout {payout.code}: {payout.currency} {payout.amount} to {recipient_name(r)} "
+        f"({account}), reference {payout.reference!r}"
+    )
+
+
+# --- Validation -------------------------------------------------------------------------------
+
+
+def reference_problem(reference: str) -> str | None:
+    if not reference:
+        return "Give a reference: the beneficiary sees it on their statement."
+    if len(reference) > REFERENCE_MAX:
+        return (
+            f"At most {REFERENCE_MAX} characters: Direct Entry cuts the rest "
+            f"(this one has {len(reference)})."
+        )
+    if not PRINTABLE_ASCII.fullmatch(reference):
+        return (
+            "Plain ASCII letters, digits, spaces and punctuation only (FlashFX accepts no other)."
+        )
+    if reference.strip().upper() in PLACEHOLDERS:
+        return "A placeholder such as N/A is refused by FlashFX; give a real reference."
+    return None
+
+
+def _validate(
+    *,
+    recipient: Recipient | None,
+    sender: Sender | None,
+    sub_client: SubClient | None,
+    amount: Any,
+    currency: str,
+    reference: str,
+    reason: str,
+) -> None:
+    policy = payout_policy()
+    if recipient is None:
+        raise PayoutError("Choose a recipient.", field="recipient")
+    if not recipient.flashfx_id:
+        raise PayoutError("This recipient is not at FlashFX yet.", field="recipient")
+    if recipient.deleted_at is not None:
+        raise PayoutError("This recipient was deleted.", field="recipient")
+    if recipient.account_id_type not in ACCOUNT_TYPES or recipient.currency != policy.currency:
+        raise PayoutError(
+            "Payouts go to Australian AUD accounts (BSB and account number, or PayID); "
+            "use an international payment for this recipient.",
+            field="recipient",
+        )
+    if sender is not None and sub_client is not None:
+        raise PayoutError(
+            "FlashFX reports one sender: choose a sender or a sub-client, not both.",
+            field="sub_client",
+        )
+    if sender is None and sub_client is None:
+        raise PayoutError(
+            "Choose the sender the beneficiary sees (\u201cPayment from \u2026\u201d), or a sub-client.",
+            field="sender",
+        )
+    if sender is not None and not sender.flashfx_id:
+        raise PayoutError("This sender is not at FlashFX yet.", field="sender")
+    if sender is not None and sender.deleted_at is not None:
+        raise PayoutError("This sender was deleted.", field="sender")
+    if currency != policy.currency:
+        raise PayoutError(
+            f"Payouts are in {policy.currency}; use an international payment for {currency}.",
+            field="currency",
+        )
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise PayoutError("The amount must be a number.", field="amount")
+    if amount <= 0:
+        raise PayoutError("The amount must be more than zero.", field="amount")
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise PayoutError("The amount can have at most two decimal places.", field="amount")
+    if amount >= Decimal("1e12"):
+        raise PayoutError("That amount is too large.", field="amount")
+    if problem := reference_problem(reference):
+        raise PayoutError(problem, field="reference")
+    if reason not in Payout.Reason.values:
+        raise PayoutError("Choose the reason for the payout.", field="reason")
+
+
+# --- Moves ------------------------------------------------------------------------------------
+
+
+def _event(payout: Payout, *, old: str, to: str, actor: Any, detail: str) -> None:
+    PayoutEvent.objects.create(
+        payout=payout, from_state=old, to_state=to, actor=actor, detail=detail[:500]
+    )
+
+
+def _move(
+    payout: Payout,
+    *,
+    from_states: tuple[str, ...],
+    to: str,
+    actor: Any = None,
+    detail: str = "",
+    details: dict[str, Any] | None = None,
+    **fields: Any,
+) -> bool:
+    """Compare-and-set the payout's state, with its event and audit event; False if it was
+    elsewhere. `payout` is updated in place with what was written. No savepoint: a failure
+    here fails the transaction it is part of, which is what must happen to a half-made move."""
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        row = Payout.objects.filter(pk=payout.pk)
+        if len(from_states) == 1:  # the usual case: the state we came from is known
+            old = from_states[0]
+        else:
+            old = row.filter(state__in=from_states).values_list("state", flat=True).first()
+        if old is None or not row.filter(state=old).update(state=to, updated_at=now, **fields):
+            return False
+        payout.state, payout.updated_at = to, now
+        for name, value in fields.items():
+            setattr(payout, name, value)
+        _event(payout, old=old, to=to, actor=actor, detail=detail)
+        audit.record(
+            f"payout.{to}",
+            actor=actor,
+            obj=payout,
+            before={"state": old},
+            after={"state": to},
+            details={"code": payout.code, "detail": detail, **(details or {})},
+        )
+    return True
+
+
+def _ask_approval(payout: Payout, *, by: Any) -> Approval:
+    policy = payout_policy()
+    return approvals.approval_request(
+        action=ACTION,
+        payload=payout_payload(payout),
+        summary=_summary(payout),
+        permission=APPROVE_PERMISSION,
+        requested_by=by,
+        required=policy.approvers_required(Decimal(payout.amount)),
+        ttl_hours=policy.ttl_hours,
+    )
+
+
+def payout_create(
+    *,
+    by: Any,
+    recipient: Recipient | None,
+    amount: Any,
+    reference: str,
+    reason: str,
+    sender: Sender | None = None,
+    sub_client: SubClient | None = None,
+    currency: str = "AUD",
+    resent_from: Payout | None = None,
+) -> Payout:
+    """A new payout, AWAITING_APPROVAL, with its Approval; nothing is sent. PayoutError says
+    why not (and which field)."""
+    if not by.has_perm(CREATE_PERMISSION):
+        raise PayoutError("You do not have permission to start payouts.")
+    reference = (reference or "").strip()
+    _validate(
+        recipient=recipient,
+        sender=sender,
+        sub_client=sub_client,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+        reason=reason,
+    )
+    with transaction.atomic():
+        payout = Payout.objects.create(
+            recipient=recipient,
+            sender=sender,
+            sub_client=sub_client,
+            amount=amount,
+            currency=currency,
+            reference=reference,
+            reason=reason,
+            maker=by,
+            resent_from=resent_from,
+        )
+        payout.approval = _ask_approval(payout, by=by)
+        payout.save(update_fields=["approval"])
+        detail = f"sent again from {resent_from.code}" if resent_from else ""
+        _event(payout, old="", to=State.AWAITING_APPROVAL, actor=by, detail=detail)
+        audit.record(
+            "payout.requested",
+            actor=by,
+            obj=payout,
+            after={"state": payout.state},
+            details={
+                "code": payout.code,
+                "payload": payout.approval.payload,
+                "payload_hash": payout.approval.payload_hash,
+                "approvers_required": payout.approval.required,
+                "resent_from": resent_from.code if resent_from else None,
+            },
+        )
+    return payout
+
+
+def payout_edit(*, payout: Payout, by: Any, **changes: Any) -> Payout:
+    """Change a payout awaiting approval (its maker only): the approval and its signatures are
+    voided and a new one is asked for, bound to the new payload."""
+    fields = ("recipient", "sender", "sub_client", "amount", "reference", "reason")
+    with transaction.atomic():
+        # Lock order as in approving (approval, then payout): an approver signing at this
+        # moment waits for the edit, then finds the approval cancelled.
+        if payout.approval_id is not None:
+            Approval.objects.select_for_update().filter(pk=payout.approval_id).first()
+        locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        if locked.maker_id != by.pk or not by.has_perm(CREATE_PERMISSION):
+            raise PayoutError("Only the member who started this payout can change it.")
+        if locked.state != State.AWAITING_APPROVAL:
+            raise PayoutError(
+                f"This payout is {locked.get_state_display().lower()}; only one awaiting "
+                "approval can be changed."
+            )
+        before = payout_payload(locked)
+        for name in fields:
+            if name in changes:
+                setattr(locked, name, changes[name])
+        locked.reference = (locked.reference or "").strip()
+        _validate(
+            recipient=locked.recipient,
+            sender=locked.sender,
+            sub_client=locked.sub_client,
+            amount=locked.amount,
+            currency=locked.currency,
+            reference=locked.reference,
+            reason=locked.reason,
+        )
+        after = payout_payload(locked)
+        if approvals.canonical(before) == approvals.canonical(after):
+            return locked  # nothing changed: the approval stands
+        if locked.approval is not None:
+            approvals.approval_void(locked.approval, reason="The payout was changed.", actor=by)
+        locked.updated_at = timezone.now()
+        locked.save()
+        locked.approval = _ask_approval(locked, by=by)
+        locked.save(update_fields=["approval"])
+        changed = sorted(k for k in after if before.get(k) != after.get(k))
+        _event(
+            locked,
+            old=State.AWAITING_APPROVAL,
+            to=State.AWAITING_APPROVAL,
+            actor=by,
+            detail=f"changed ({', '.join(changed)}); approvals so far voided, asked again",
+        )
+        audit.record(
+            "payout.edited",
+            actor=by,
+            obj=locked,
+            before=approvals.canonical(before),
+            after=approvals.canonical(after),
+            details={"code": locked.code, "payload_hash": locked.approval.payload_hash},
+        )
+    return locked
+
+
+def payout_cancel(*, payout: Payout, by: Any) -> Payout:
+    """AWAITING_APPROVAL -> CANCELLED by its maker; the approval is voided."""
+    payout.refresh_from_db()
+    if payout.maker_id != by.pk:
+        raise PayoutError("Only the member who started this payout can withdraw it.")
+    with transaction.atomic():
+        if not _move(
+            payout,
+            from_states=(State.AWAITING_APPROVAL,),
+            to=State.CANCELLED,
+            actor=by,
+            detail="withdrawn by its maker",
+        ):
+            raise PayoutError("Only a payout awaiting approval can be withdrawn.")
+        if payout.approval is not None:
+            approvals.approval_void(payout.approval, reason="Withdrawn by its maker.", actor=by)
+    return payout
+
+
+# --- Approving --------------------------------------------------------------------------------
+
+
+def approval_blocker(payout: Payout, user: Any) -> str | None:
+    """Why `user` may not approve or decline this payout now, or None if they may."""
+    if not user.has_perm(APPROVE_PERMISSION):
+        return "Your role does not approve payouts."
+    if payout.maker_id == user.pk:
+        return "You started this payout; other members must approve it."
+    approval = payout.approval
+    if payout.state != State.AWAITING_APPROVAL or approval is None:
+        return f"This payout is {payout.get_state_display().lower()}."
+    if approval.state != Approval.State.PENDING:
+        return f"Its approval is {approval.state}."
+    if approval.expires_at <= timezone.now():
+        return "Its approval has expired."
+    if approval.signatures.filter(signer_id=user.pk).exists():
+        return "You have approved it; it waits for another member."
+    return None
+
+
+def payout_approve(*, payout: Payout, by: Any) -> Payout:
+    """Sign the payout's approval; the last signature needed makes it APPROVED with its outbox
+    row, in that transaction. The caller enqueues the send after commit. PayoutError says why
+    not."""
+    payout = Payout.objects.select_related("approval").get(pk=payout.pk)
+    if payout.maker_id == by.pk:
+        raise PayoutError("You started this payout; other members must approve it.")
+    if payout.state != State.AWAITING_APPROVAL or payout.approval is None:
+        raise PayoutError(f"This payout is {payout.get_state_display().lower()}.")
+    # The hash must still be what the payout and its recipient are now: a recipient whose bank
+    # details changed since the request is asked about again, not approved.
+    if approvals.payload_hash(payout_payload(payout)) != payout.approval.payload_hash:
+        _reask(payout, reason="What would be sent changed since approval was asked for.")
+        raise PayoutError(
+            "What would be sent changed since approval was asked for (e.g. the recipient's bank "
+            "details); approval has been asked for again. Check it and approve again."
+        )
+    try:
+        approvals.approval_approve(approval=payout.approval, by=by)
+    except approvals.ApprovalError as exc:
+        raise PayoutError(str(exc)) from None
+    payout.refresh_from_db()
+    if payout.state == State.AWAITING_APPROVAL:  # more signatures needed
+        _event(
+            payout,
+            old=State.AWAITING_APPROVAL,
+            to=State.AWAITING_APPROVAL,
+            actor=by,
+            detail=(
+                f"approved by {by.get_username()} "
+                f"({payout.approval.signatures.count()} of {payout.approval.required})"
+            ),
+        )
+    return payout
+
+
+def payout_decline(*, payout: Payout, by: Any, note: str = "") -> Payout:
+    """Decline the payout's approval: DECLINED (through the approval's on_close)."""
+    payout = Payout.objects.select_related("approval").get(pk=payout.pk)
+    if payout.maker_id == by.pk:
+        raise PayoutError("You started this payout; withdraw it instead.")
+    if payout.state != State.AWAITING_APPROVAL or payout.approval is None:
+        raise PayoutError(f"This payout is {payout.get_state_display().lower()}.")
+    try:
+        approvals.approval_decline(approval=payout.approval, by=by, note=note)
+    except approvals.ApprovalError as exc:
+        raise PayoutError(str(exc)) from None
+    payout.refresh_from_db()
+    return payout
+
+
+def payouts_approve_bulk(*, codes: list[str], by: Any) -> tuple[list[Payout], list[str]]:
+    """Approve each of these payouts that `by` may approve one by one, each on its own (one
+    refusal does not stop the rest); what was approved, and why each other one was not."""
+    done: list[Payout] = []
+    refused: list[str] = []
+    for code in dict.fromkeys(codes):
+        payout = Payout.objects.select_related("approval").filter(code=code).first()
+        if payout is None:
+            refused.append(f"{code}: no such payout.")
+            continue
+        if blocker := approval_blocker(payout, by):
+            refused.append(f"{code}: {blocker}")
+            continue
+        try:
+            done.append(payout_approve(payout=payout, by=by))
+        except PayoutError as exc:
+            refused.append(f"{code}: {exc}")
+    return done, refused
+
+
+def _approved(approval: Approval) -> None:
+    """The last signature: the outbox row (what must be sent, with the hash) and APPROVED, in
+    the deciding transaction."""
+    payout = (
+        Payout.objects.select_for_update(of=("self",))
+        .select_related("recipient")
+        .get(approval=approval)
+    )
+    PayoutOutbox.objects.create(
+        payout=payout, request=withdrawal_input(payout), payload_hash=approval.payload_hash
+    )
+    signers = ", ".join(u.get_username() for u in approvals.approval_signers(approval))
+    moved = _move(
+        payout,
+        from_states=(State.AWAITING_APPROVAL,),
+        to=State.APPROVED,
+        actor=approval.decided_by,
+        detail=f"approved by {signers}",
+        details={"approval": str(approval.code), "payload_hash": approval.payload_hash},
+    )
+    if not moved:  # the approval and the payout moved together or not at all
+        raise approvals.ApprovalError("This payout is no longer awaiting approval.")
+
+
+def _closed(approval: Approval) -> None:
+    payout = Payout.objects.get(approval=approval)
+    expired = approval.state == Approval.State.EXPIRED
+    _move(
+        payout,
+        from_states=(State.AWAITING_APPROVAL,),
+        to=State.EXPIRED if expired else State.DECLINED,
+        actor=None if expired else approval.decided_by,
+        detail="not approved in time" if expired else (approval.decision_note or "declined"),
+        details={"approval": str(approval.code), "note": approval.decision_note},
+        error_message=(approval.decision_note or "")[:500],
+    )
+
+
+approvals.register_action(ACTION, on_approve=_approved, on_close=_closed)
+
+
+def _reask(payout: Payout, *, reason: str, from_states: tuple[str, ...] = ()) -> None:
+    """The approval no longer matches the payout: void it and ask again (AWAITING_APPROVAL),
+    requested by the maker as before. Inside the caller's transaction when there is one."""
+    with transaction.atomic():
+        payout = (
+            Payout.objects.select_for_update(of=("self",))
+            .select_related("approval")
+            .get(pk=payout.pk)
+        )
+        if payout.approval is not None:
+            approvals.approval_void(payout.approval, reason=reason)
+        old = payout.state
+        payout.approval = _ask_approval(payout, by=payout.maker)
+        payout.save(update_fields=["approval"])
+        if old == State.AWAITING_APPROVAL:
+            _event(payout, old=old, to=old, actor=None, detail=f"{reason} Asked again.")
+            audit.record(
+                "payout.reasked",
+                obj=payout,
+                details={"code": payout.code, "reason": reason},
+            )
+        else:
+            _move(
+                payout,
+                from_states=from_states,
+                to=State.AWAITING_APPROVAL,
+                detail=f"{reason} Nothing was sent; approval asked for again.",
+                details={"payload_hash": payout.approval.payload_hash},
+            )
+
+
+# --- Sending, exactly once --------------------------------------------------------------------
+
+
+def _wire(request: dict[str, Any]) -> dict[str, Any]:
+    return {**request, "amount": Decimal(request["amount"])}
+
+
+def _locked(payout_id: int) -> Payout:
+    """The payout, its row locked (not its recipient's: FOR UPDATE OF the payout alone), read
+    with all that its hash is made of, as it is now."""
+    return (
+        Payout.objects.select_for_update(of=("self",))
+        .select_related("approval", "recipient", "sender", "sub_client")
+        .get(pk=payout_id)
+    )
+
+
+def _still_approved(payout: Payout, outbox: PayoutOutbox) -> bool:
+    """`payout` as _locked read it: still approved, and what would be sent is what was."""
+    approval = payout.approval
+    return (
+        approval is not None
+        and approval.state == Approval.State.APPROVED
+        and approvals.payload_intact(approval)
+        and approval.payload_hash == outbox.payload_hash
+        and approvals.payload_hash(payout_payload(payout)) == outbox.payload_hash
+    )
+
+
+def _void_outbox(outbox: PayoutOutbox, payout: Payout, *, from_states: tuple[str, ...]) -> str:
+    PayoutOutbox.objects.filter(pk=outbox.pk).update(state=Box.VOIDED, done_at=timezone.now())
+    _reask(
+        payout,
+        reason="What would be sent no longer matches what was approved (e.g. the recipient's "
+        "bank details changed).",
+        from_states=from_states,
+    )
+    return Box.VOIDED
+
+
+def payout_submit(outbox_id: int) -> str:
+    """APPROVED -> SUBMITTING -> SUBMITTED / SUBMIT_FAILED, or left SUBMITTING ("unknown") for
+    payout_recover. The claim commits before the call; no call unless this run claimed the row.
+    Returns the outbox's state afterwards ("unknown" when FlashFX's answer never came)."""
+    with transaction.atomic():
+        outbox = PayoutOutbox.objects.select_for_update().get(pk=outbox_id)
+        if outbox.state != Box.APPROVED:
+            return outbox.state  # a second delivery of the task, or someone else got there first
+        payout = _locked(outbox.payout_id)
+        if payout.withdrawal_id is not None:
+            # FlashFX already has a withdrawal under this code (a call from an earlier approval
+            # that recovery could not see yet): never a second one.
+            PayoutOutbox.objects.filter(pk=outbox.pk).update(
+                state=Box.SUBMITTED, done_at=timezone.now()
+            )
+            _move(
+                payout,
+                from_states=(State.APPROVED,),
+                to=State.SUBMITTED,
+                detail="FlashFX already has a withdrawal under this code; nothing sent again",
+            )
+            return Box.SUBMITTED
+        if not _still_approved(payout, outbox):
+            return _void_outbox(outbox, payout, from_states=(State.APPROVED,))
+        claimed = PayoutOutbox.objects.filter(pk=outbox.pk, state=Box.APPROVED).update(
+            state=Box.SUBMITTING, attempts=F("attempts") + 1, claimed_at=timezone.now()
+        )
+        if not claimed:
+            return PayoutOutbox.objects.get(pk=outbox.pk).state
+        outbox.state, outbox.attempts = Box.SUBMITTING, outbox.attempts + 1  # as written: locked
+        _move(
+            payout,
+            from_states=(State.APPROVED,),
+            to=State.SUBMITTING,
+            detail=f"createWithdrawal, attempt {outbox.attempts}",
+            details={"attempt": outbox.attempts},
+        )
+    return _create(outbox, payout)
+
+
+def _create(outbox: PayoutOutbox, payout: Payout) -> str:
+    """The one call, with the stored request and the payout's code as its key."""
+    try:
+        wire = flashfx_client().create_withdrawal(_wire(outbox.request))
+    except FlashFXRejected as exc:
+        return _failed(outbox, payout, exc)
+    except FlashFXError as exc:
+        # OutcomeUnknown, a 5xx, a lost connection, our credentials: it may or may not have
+        # taken effect. Left SUBMITTING; only payout_recover's look-up decides.
+        log.warning("createWithdrawal for %s: no answer (%s)", payout.code, exc)
+        PayoutOutbox.objects.filter(pk=outbox.pk).update(
+            last_error=f"{exc.code or type(exc).__name__}: {exc.message}"[:500]
+        )
+        audit.record(
+            "payout.no_answer",
+            obj=payout,
+            details={"code": payout.code, "error": exc.code, "message": exc.message},
+        )
+        return "unknown"
+    return _submitted(outbox, payout, wire, source="reply")
+
+
+def _failed(outbox: PayoutOutbox, payout: Payout, exc: FlashFXRejected) -> str:
+    code = (exc.code or "REJECTED")[:64]
+    with transaction.atomic():
+        PayoutOutbox.objects.filter(pk=outbox.pk, state=Box.SUBMITTING).update(
+            state=Box.SUBMIT_FAILED,
+            done_at=timezone.now(),
+            last_error=f"{code}: {exc.message}"[:500],
+        )
+        _move(
+            payout,
+            from_states=(State.SUBMITTING,),
+            to=State.SUBMIT_FAILED,
+            detail=f"FlashFX refused it: {code}",
+            details={"error": code, "message": exc.message, "field": exc.field},
+            error_code=code,
+            error_message=str(exc.message)[:500],
+        )
+    return Box.SUBMIT_FAILED
+
+
+def _submitted(outbox: PayoutOutbox, payout: Payout, wire: Any, *, source: str) -> str:
+    """FlashFX has it: mirror the withdrawal, whose on_change (withdrawals_changed) links it
+    and moves the payout to SUBMITTED; if the mirror had this version already (a webhook got
+    here first), nothing changed and the link is made here."""
+    with transaction.atomic():
+        registry.get("withdrawals").apply(wire, observed_at=timezone.now(), source=source)
+        state = PayoutOutbox.objects.values_list("state", flat=True).get(pk=outbox.pk)
+        if state == Box.SUBMITTING:
+            _link(payout, Withdrawal.objects.get(flashfx_id=wire.id), source=source)
+            state = PayoutOutbox.objects.values_list("state", flat=True).get(pk=outbox.pk)
+    return state
+
+
+def _link(payout: Payout, withdrawal: Withdrawal, *, source: str) -> None:
+    """Link the mirrored withdrawal to its payout, and SUBMITTING -> SUBMITTED (idempotent)."""
+    if payout.withdrawal_id is None:
+        Payout.objects.filter(pk=payout.pk, withdrawal=None).update(withdrawal=withdrawal)
+        payout.withdrawal_id = withdrawal.pk
+    if payout.state != State.SUBMITTING:
+        # Not sent by us (yet): payout_submit sees the link and sends nothing; or moved on
+        # already: a later status of the same withdrawal.
+        return
+    PayoutOutbox.objects.filter(payout=payout, state=Box.SUBMITTING).update(
+        state=Box.SUBMITTED, done_at=timezone.now(), last_error=""
+    )
+    _move(
+        payout,
+        from_states=(State.SUBMITTING,),
+        to=State.SUBMITTED,
+        detail=f"FlashFX withdrawal {withdrawal.flashfx_id} ({withdrawal.flashfx_status})",
+        details={
+            "withdrawal": withdrawal.flashfx_id,
+            "status": withdrawal.flashfx_status,
+            "source": source,
+        },
+    )
+
+
+def settle_seconds() -> float:
+    """How long after a claim a call may still be running at FlashFX: recovery waits this long
+    so that a request still being executed when our read timed out has finished."""
+    return settings.FLASHFX_CONNECT_TIMEOUT + settings.FLASHFX_READ_TIMEOUT + 5
+
+
+def payout_recover(outbox_id: int) -> str:
+    """A SUBMITTING outbox row (no answer, or its worker died at any point): look the
+    withdrawal up at FlashFX by externalId first; found -> SUBMITTED; not found -> the same
+    request again with the same idempotencyKey. Never a blind create. "wait" while the last
+    call may still be running; FlashFXUnavailable on the look-up propagates (retry later)."""
+    outbox = PayoutOutbox.objects.get(pk=outbox_id)
+    if outbox.state != Box.SUBMITTING:
+        return outbox.state
+    if outbox.claimed_at and outbox.claimed_at > timezone.now() - timedelta(
+        seconds=settle_seconds()
+    ):
+        return "wait"
+    payout = Payout.objects.select_related("approval").get(pk=outbox.payout_id)
+    found = flashfx_client().withdrawals(externalId=payout.code)
+    if found:
+        if len(found) > 1:  # externalId is not unique at FlashFX (§5.14); ours is one payout
+            log.error("payout %s: %d withdrawals carry its code", payout.code, len(found))
+        first = min(found, key=lambda w: (w.created_at or timezone.now(), w.id))
+        audit.record(
+            "payout.found",
+            obj=payout,
+            details={"code": payout.code, "withdrawal": first.id, "count": len(found)},
+        )
+        return _submitted(outbox, payout, first, source="payout check")
+    with transaction.atomic():
+        locked = PayoutOutbox.objects.select_for_update().get(pk=outbox.pk)
+        if locked.state != Box.SUBMITTING or locked.claimed_at != outbox.claimed_at:
+            return locked.state  # another recovery got here first
+        payout = _locked(payout.pk)
+        if not _still_approved(payout, locked):
+            # Not at FlashFX, and no longer what was approved: it is never sent.
+            return _void_outbox(locked, payout, from_states=(State.SUBMITTING,))
+        PayoutOutbox.objects.filter(pk=locked.pk).update(
+            attempts=F("attempts") + 1, claimed_at=timezone.now()
+        )
+        locked.refresh_from_db()
+        _event(
+            payout,
+            old=State.SUBMITTING,
+            to=State.SUBMITTING,
+            actor=None,
+            detail=f"not found at FlashFX; createWithdrawal again with the same key, attempt {locked.attempts}",
+        )
+        audit.record(
+            "payout.resubmitting",
+            obj=payout,
+            details={"code": payout.code, "attempt": locked.attempts},
+        )
+    return _create(locked, payout)
+
+
+def payouts_due(*, stuck_after: timedelta) -> tuple[list[int], list[int]]:
+    """For the sweep: outbox rows approved but never claimed, and rows left submitting."""
+    before = timezone.now() - stuck_after
+    approved = list(
+        PayoutOutbox.objects.filter(state=Box.APPROVED, created_at__lte=before).values_list(
+            "pk", flat=True
+        )
+    )
+    submitting = list(
+        PayoutOutbox.objects.filter(state=Box.SUBMITTING, claimed_at__lte=before).values_list(
+            "pk", flat=True
+        )
+    )
+    return approved, submitting
+
+
+# --- FlashFX's news ---------------------------------------------------------------------------
+
+
+def withdrawals_changed(changes: list) -> None:
+    """A withdrawal was mirrored or its status moved (reply, webhook, sync; in that
+    transaction): a new one whose externalId is a payout's code is linked to it, and a payout
+    still SUBMITTING moves to SUBMITTED (the news came before our reply was recorded)."""
+    ours = [c.obj for c in changes if (c.obj.external_id or "").startswith("PO-")]
+    if not ours:
+        return
+    # One read for a whole sync window; a payout linked and past SUBMITTING needs nothing.
+    by_code = {p.code: p for p in Payout.objects.filter(code__in={w.external_id for w in ours})}
+    for withdrawal in ours:
+        payout = by_code.get(withdrawal.external_id)
+        if payout is None:
+            continue
+        if payout.withdrawal_id == withdrawal.pk and payout.state != State.SUBMITTING:
+            continue
+        if payout.withdrawal_id not in (None, withdrawal.pk):
+            log.error(
+                "payout %s: a second withdrawal %s", withdrawal.external_id, withdrawal.flashfx_id
+            )
+            continue
+        _link(payout, withdrawal, source="mirror")
+
+
+# --- Send again -------------------------------------------------------------------------------
+
+
+def resend_allowed(payout: Payout) -> bool:
+    """FlashFX cancelled it for a technical issue: it may go again as a new payout (§3.3.4)."""
+    w = payout.withdrawal
+    return w is not None and w.flashfx_status == "CANCELLED" and w.reject_code == RESEND_CODE
+
+
+def payout_send_again(*, payout: Payout, by: Any) -> Payout:
+    """A copy with a new code, through approval again (only after a TECHNICAL_ISSUE
+    cancellation, and only once)."""
+    payout = Payout.objects.select_related("withdrawal").get(pk=payout.pk)
+    if not resend_allowed(payout):
+        raise PayoutError(
+            "Only a payout FlashFX cancelled for a technical issue can be sent again."
+        )
+    if payout.resent_as.exists():
+        raise PayoutError(f"This payout was already sent again as {payout.resent_as.first().code}.")
+    try:
+        with transaction.atomic():
+            return payout_create(
+                by=by,
+                recipient=payout.recipient,
+                sender=payout.sender,
+                sub_client=payout.sub_client,
+                amount=payout.amount,
+                currency=payout.currency,
+                reference=payout.reference,
+                reason=payout.reason,
+                resent_from=payout,
+            )
+    except IntegrityError:
+        raise PayoutError("This payout could not be copied; try again.") from None
