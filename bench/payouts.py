@@ -1,0 +1,429 @@
+"""Payouts benchmark: 1,000 approved payouts through the real pipeline against 1,000 direct calls.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/wt_payouts_bench \\
+    REDIS_URL=redis://127.0.0.1:6379/14 \\
+        .venv/bin/python bench/payouts.py [--payouts 1000] [--workers 2]
+
+PostgreSQL and Redis only: the pipeline is production's (Celery on Redis, row locks on
+PostgreSQL). DATABASE_URL's database is dropped and created again, and REDIS_URL's database is
+the workers' broker, its Celery keys deleted first: give both to the bench alone.
+
+Starts its own sandbox (its own SQLite file, webhooks off, nothing moving by itself), then, in
+one run:
+
+- direct: --payouts `FlashFXClient.create_withdrawal` calls, each a payout's request
+  (payments.services.payouts.withdrawal_input: its own externalId and idempotencyKey), made by
+  --workers threads sharing one client: the floor any pipeline pays, at the same concurrency;
+- pipeline: --payouts payouts created by an operator and approved by an approver through the
+  services, exactly as the Approve button does (the approving transaction writes the outbox
+  row; payments.tasks.payout_enqueue publishes payout_submit after commit), while no worker
+  runs; then --workers real `celery -A backoffice worker` processes (concurrency 1, prefetch
+  1, the project's settings) claim, call and record them. Timed from the first claim to the
+  last payout recorded SUBMITTED (the outbox's claimed_at and done_at); the workers' start-up
+  is printed apart.
+
+The direct calls go first, so the pipeline meets the larger sandbox: the ratio errs against
+the pipeline. Prints both times, their ratio (goal: pipeline <= 1.3x direct) and the sandbox's
+count of withdrawals under the payouts' codes (exactly --payouts, one per code); exits 1 if
+either goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(BASE_DIR))
+GOAL = 1.3
+AMOUNT = Decimal("10.00")
+RECIPIENT = {
+    "accountIdType": "BSB",
+    "currency": "AUD",
+    "bsb": "062000",
+    "accountNo": "12345678",
+    "firstName": "Mia",
+    "lastName": "Ng",
+}
+SENDER = {
+    "companyName": "Demo Company Pty Ltd",
+    "email": "accounts@demo.example",
+    "address": {"street": "1 Martin Place", "suburb": "Sydney", "country": "AU"},
+}
+# What kombu's Redis transport and Celery's workers keep in their broker database.
+BROKER_KEY_PATTERNS = ("celery*", "_kombu.*", "unacked*", "*.pidbox*", "celeryev*")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sandbox(workdir: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "DJANGO_"))}
+    env |= {
+        "SANDBOX_DB_PATH": str(workdir / "sandbox.sqlite3"),
+        "SANDBOX_WEBHOOK_URL": "",
+        "SANDBOX_STEP_DELAY": "86400",  # withdrawals stay where createWithdrawal put them
+        "SANDBOX_LOGIN_INTERVAL": "0",
+        "SANDBOX_LOG_LEVEL": "WARNING",
+    }
+    log = (workdir / "sandbox.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flashfx.sandbox", "serve", "--port", str(port), "--no-seed"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "_sandbox/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+def fresh_database(url: str) -> None:
+    """DATABASE_URL's database, dropped and created again."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name or name == "postgres":
+        raise SystemExit("DATABASE_URL must name a database of the bench's own")
+    with psycopg.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password,
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def clear_broker(url: str) -> None:
+    import redis
+
+    with redis.Redis.from_url(url) as client:
+        for pattern in BROKER_KEY_PATTERNS:
+            for key in client.scan_iter(match=pattern):
+                client.delete(key)
+
+
+def start_worker(workdir: Path, env: dict[str, str], n: int) -> subprocess.Popen:
+    log = (workdir / f"worker-{n}.log").open("w")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "backoffice",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--prefetch-multiplier=1",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"bench-{n}@%h",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_ready(workdir: Path, workers: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + 60
+    for n, worker in enumerate(workers):
+        log = workdir / f"worker-{n}.log"
+        while " ready." not in log.read_text(errors="replace"):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"worker {n} did not start: see {log}")
+            time.sleep(0.1)
+
+
+def wait_submitted(model, pks: list[int], workers: list[subprocess.Popen], workdir: Path) -> None:
+    deadline = time.monotonic() + 300
+    while model.objects.filter(pk__in=pks, state="submitted").count() < len(pks):
+        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+            states = Counter(model.objects.filter(pk__in=pks).values_list("state", flat=True))
+            raise SystemExit(f"the pipeline did not finish: {dict(states)} (logs: {workdir})")
+        time.sleep(0.02)
+
+
+def direct_calls(client, requests: list[dict], threads: int) -> float:
+    """Each request once, from `threads` threads sharing the client; the seconds it took."""
+    pending = list(reversed(requests))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        while True:
+            with lock:
+                if not pending or failures:
+                    return
+                request = pending.pop()
+            try:
+                client.create_withdrawal(request)
+            except BaseException as exc:
+                failures.append(exc)
+                return
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    started = time.perf_counter()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise failures[0]
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--payouts", type=int, default=1000)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes, and threads of direct calls"
+    )
+    parser.add_argument("--rounds", type=int, default=10, help="direct and pipeline alternate")
+    args = parser.parse_args()
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith("postgres") or not redis_url:
+        raise SystemExit(
+            "bench/payouts.py needs DATABASE_URL=postgres://... and REDIS_URL=redis://..., "
+            "each a database of the bench's own (see its docstring)"
+        )
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-payouts-"))
+    sandbox, url = start_sandbox(workdir)
+    token_key = f"flashfx:token:bench-{os.getpid()}"
+    os.environ |= {
+        "DEBUG": "true",
+        "VAR_DIR": str(workdir / "var"),
+        "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+        "FLASHFX_API_URL": url,
+        "FLASHFX_TOKEN_KEY": token_key,
+        "LOG_LEVEL": "WARNING",
+    }
+    workers: list[subprocess.Popen] = []
+    try:
+        fresh_database(database_url)
+        clear_broker(redis_url)
+
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+        from django.db.models import Max
+        from django.utils import timezone
+
+        from backoffice.roles import ensure_roles
+        from mirrors.client import flashfx_client
+        from mirrors.registry import registry
+        from parties.models import Recipient, Sender
+        from payments import tasks
+        from payments.models import Payout, PayoutOutbox
+        from payments.services import payouts
+
+        call_command("migrate", verbosity=0)
+        ensure_roles()
+        settings.DEBUG = False  # DEBUG keeps every SQL statement in memory
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+
+        def member(role: str):
+            user = get_user_model().objects.create_user(f"bench-{role}", password=None)
+            user.groups.add(Group.objects.get(name=role))
+            return get_user_model().objects.get(pk=user.pk)  # permissions read afresh
+
+        maker, checker = member("operator"), member("approver")
+
+        funding = httpx.post(
+            url + "_sandbox/deposits",
+            json={
+                "amount": str(AMOUNT * args.payouts * 3),
+                "currency": "AUD",
+                "externalReference": "bench funding",
+                "sender": {"accountName": "Bench", "bsb": "062000", "accountNo": "11112222"},
+            },
+        )
+        funding.raise_for_status()
+        httpx.post(
+            url + f"_sandbox/deposits/{funding.json()['id']}/advance", json={"to": "CONFIRMED"}
+        ).raise_for_status()
+        client = flashfx_client()
+        wire = client.recipient(client.create_recipient(RECIPIENT).id)
+        registry.get("recipients").apply(wire, observed_at=timezone.now(), source="sync")
+        recipient = Recipient.objects.get(flashfx_id=wire.id)
+        wire = client.sender(client.create_sender(SENDER).id)
+        registry.get("senders").apply(wire, observed_at=timezone.now(), source="sync")
+        sender = Sender.objects.get(flashfx_id=wire.id)
+
+        def propose(reference: str) -> Payout:
+            return payouts.payout_create(
+                by=maker,
+                recipient=recipient,
+                sender=sender,
+                amount=AMOUNT,
+                reference=reference,
+                reason="SERVICES",
+            )
+
+        # Proposed by the operator and approved by the approver through the services: the
+        # approving transaction writes each outbox row, as the Approve button's does.
+        started = time.perf_counter()
+        proposed = [propose(f"PAYOUT {i}") for i in range(args.payouts)]
+        approved = [payouts.payout_approve(payout=p, by=checker) for p in proposed]
+        approving = time.perf_counter() - started
+        assert PayoutOutbox.objects.filter(state="approved").count() == args.payouts
+
+        # Direct: the request a payout sends (unsaved payouts), each under a code of its own.
+        requests = []
+        for i in range(args.payouts):
+            shape = Payout(
+                code=f"DIRECT-{i:05d}",
+                recipient=recipient,
+                sender=sender,
+                amount=AMOUNT,
+                reference=f"DIRECT {i}",
+                reason="SERVICES",
+            )
+            requests.append({**payouts.withdrawal_input(shape), "amount": AMOUNT})
+        client.create_withdrawal({**requests[0], "externalId": "WARM", "idempotencyKey": "WARM"})
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+        env["LOG_LEVEL"] = "INFO"  # as in production
+        launched = time.perf_counter()
+        workers = [start_worker(workdir, env, n) for n in range(args.workers)]
+        wait_ready(workdir, workers)
+        booting = time.perf_counter() - launched
+
+        # Rounds: a slice of direct calls, then the same number of payouts through the
+        # pipeline, so that a machine slowed by something else slows both alike.
+        direct = pipeline = 0.0
+        size = -(-args.payouts // args.rounds)
+        for first in range(0, args.payouts, size):
+            direct += direct_calls(client, requests[first : first + size], args.workers)
+            batch = approved[first : first + size]
+            since = timezone.now()
+            for payout in batch:
+                tasks.payout_enqueue(payout)  # the Approve button's publish, after its commit
+            pks = [p.pk for p in batch]
+            wait_submitted(Payout, pks, workers, workdir)
+            last = PayoutOutbox.objects.filter(payout__in=pks).aggregate(last=Max("done_at"))
+            pipeline += (last["last"] - since).total_seconds()
+        for w in workers:  # a graceful stop: nothing is running any more
+            w.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.wait(timeout=60)
+
+        # Where the time goes: the same service run in this process, no Celery, one at a time.
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        sample = [
+            payouts.payout_approve(payout=propose(f"IN PROCESS {i}"), by=checker)
+            for i in range(max(1, args.payouts // 10))
+        ]
+        boxes = [p.outbox.get().pk for p in sample]
+        with CaptureQueriesContext(connection) as queries:
+            payouts.payout_submit(boxes[0])
+        started = time.perf_counter()
+        for pk in boxes[1:]:
+            payouts.payout_submit(pk)
+        in_process = (time.perf_counter() - started) / max(1, len(boxes) - 1)
+
+        measured = {p.pk for p in approved}
+        codes = set(Payout.objects.filter(pk__in=measured).values_list("code", flat=True))
+        assert Payout.objects.filter(
+            pk__in=[p.pk for p in sample], state="submitted"
+        ).count() == len(sample)
+        held = Counter(w.external_id for w in client.withdrawals() if w.external_id in codes)
+        at_flashfx = sum(held.values())
+        twice = [code for code, n in held.items() if n > 1]
+        ratio = pipeline / direct
+        print(
+            f"{args.payouts} payouts in {-(-args.payouts // size)} rounds, {args.workers} worker "
+            f"process(es) and as many threads of direct calls, PostgreSQL + Redis, sandbox on "
+            "loopback"
+        )
+        print(
+            f"  direct create_withdrawal     {direct:7.2f} s   ({args.payouts / direct:6.0f} calls/s)"
+        )
+        print(
+            f"  pipeline publish..submitted  {pipeline:7.2f} s   ({args.payouts / pipeline:6.0f} payouts/s)"
+        )
+        print(f"  ratio pipeline / direct      {ratio:7.2f}x   (goal <= {GOAL}x)")
+        print(
+            f"  per payout: direct call {direct / args.payouts * 1000 * args.workers:.0f} ms, "
+            f"payout_submit in this process (no Celery) {in_process * 1000:.0f} ms with "
+            f"{len(queries.captured_queries)} SQL statements, through a worker "
+            f"{pipeline / args.payouts * 1000 * args.workers:.0f} ms"
+        )
+        print(
+            f"  (not timed: proposing and approving them {approving:.2f} s; "
+            f"starting the workers {booting:.2f} s)"
+        )
+        print(
+            f"  sandbox withdrawals under the payouts' codes: {at_flashfx} for {len(codes)} payouts"
+            f" (expected exactly {args.payouts}, one each; {len(twice)} codes held twice)"
+        )
+        ok = ratio <= GOAL and at_flashfx == args.payouts == len(held) and not twice
+        print("  OK" if ok else "  GOAL MISSED")
+        client.logout()
+        client.close()
+        result = 0 if ok else 1
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                os.killpg(w.pid, signal.SIGKILL)
+                w.wait(timeout=10)
+        sandbox.terminate()
+        sandbox.wait(timeout=20)
+        clear_broker(redis_url)
+        drop_token(redis_url, token_key)
+    shutil.rmtree(workdir, ignore_errors=True)  # kept (with the logs) when something failed
+    return result
+
+
+def drop_token(redis_url: str, key: str) -> None:
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        client.delete(key, f"{key}:login-lock")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
