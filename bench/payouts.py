@@ -387,7 +387,8 @@ def main() -> int:
         )
         print(f"  ratio pipeline / direct      {ratio:7.2f}x   (goal <= {GOAL}x)")
         print(
-            f"  per payout: direct call {direct / args.payouts * 1000 * args.workers:.0f} ms, "
+            f"  per payout and thread/worker: direct call "
+            f"{direct / args.payouts * 1000 * args.workers:.0f} ms, "
             f"payout_submit in this process (no Celery) {in_process * 1000:.0f} ms with "
             f"{len(queries.captured_queries)} SQL statements, through a worker "
             f"{pipeline / args.payouts * 1000 * args.workers:.0f} ms"
