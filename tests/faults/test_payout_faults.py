@@ -194,9 +194,9 @@ def test_two_approvers_clicking_approve_at_once_send_one_withdrawal(parties, wor
     url = reverse("payments:payout-decide", args=[payout.code, "approve"])
     responses = race(*(lambda b=b: b.post(url) for b in browsers))
     assert [r.status_code for r in responses] == [302, 302], responses
-    messages = sorted(m for r in responses for m in said(r))
-    assert len(messages) == 2 and messages[0].startswith("Approved: "), messages
-    assert "already approved" in messages[1] or "is approved" in messages[1], messages
+    messages = [m for r in responses for m in said(r)]
+    assert len(messages) == 2, messages
+    assert len([m for m in messages if m.startswith("Approved: ")]) == 1, messages  # one refused
     assert ApprovalSignature.objects.count() == 1
 
     wait_for_state(payout, Payout.State.SUBMITTED)
