@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_flashfx import sign_in
 from harness import wait_until
 from playwright.sync_api import Page, expect
 from staff import code, make_staff
-from test_deposit_reject import SENDER, flashfx, sign_in  # noqa: F401
+from test_deposit_reject import SENDER
 
 from payments.models import Deposit, DepositRefund
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_flashfx import sign_in
 from playwright.sync_api import expect
 from staff import make_staff
-from test_deposit_reject import sign_in
 
 from payments.services.payout_policy import payout_policy
 

@@ -9,13 +9,13 @@ from "Waiting for my approval", ends REFUNDED with its fee shown as kept.
 from __future__ import annotations
 
 import re
-import time
 from decimal import Decimal
 
 import pytest
+from browser_flashfx import sign_in
 from django.utils import timezone
 from playwright.sync_api import Page, expect
-from staff import PASSWORD, code, enrol, make_staff
+from staff import code, make_staff
 
 from mirrors.client import flashfx_client
 from mirrors.registry import registry
@@ -24,7 +24,6 @@ from parties.services.payee import payee_check_run
 from payments.models import Payout
 from payments.services import payouts
 
-STEP = 30
 RECIPIENT = {
     "accountIdType": "BSB",
     "currency": "AUD",
@@ -37,39 +36,6 @@ SENDER = {
     "companyName": "Demo Company Pty Ltd",
     "address": {"street": "1 Martin Place", "suburb": "Sydney", "country": "AU"},
 }
-
-
-def clear_of_step_boundary(margin: float = 4.0) -> None:
-    """Sign-in and step-up codes fall in consecutive time steps only away from a boundary."""
-    left = STEP - time.time() % STEP
-    if left < margin:
-        time.sleep(left + 0.05)
-
-
-def _close_app_client() -> None:
-    if flashfx_client.cache_info().currsize:
-        flashfx_client().close()
-    flashfx_client.cache_clear()
-
-
-@pytest.fixture
-def flashfx(live_server, sandbox, settings):
-    """The sandbox as FlashFX: our client calls it, its webhooks reach the live server, and
-    Celery runs tasks where they are sent. Automatic steps wait 3 s, so each status is seen."""
-    sandbox.configure(
-        webhook_url=live_server.url + "/webhooks/flashfx/",
-        webhook_secret=settings.FLASHFX_WEBHOOK_SECRET,
-        webhook_retry_scale=0.01,
-        step_delay_seconds=3,
-        login_interval_seconds=0,
-    )
-    _close_app_client()
-    settings.FLASHFX_API_URL = sandbox.url
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.PAYOUT_PAGE_POLL_SECONDS = 1
-    yield sandbox
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    _close_app_client()
 
 
 @pytest.fixture
@@ -85,21 +51,6 @@ def parties(flashfx):
     mirrored = Recipient.objects.get(flashfx_id=recipient.id)
     payee_check_run(recipient=mirrored)  # as the parties pages do on creation
     return mirrored, Sender.objects.get(flashfx_id=sender.id)
-
-
-def sign_in(page: Page, base: str, user) -> object:
-    """Password, then the authenticator's code: a verified session. Returns the device."""
-    device = enrol(user)
-    clear_of_step_boundary()
-    page.goto(base + "/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
-    page.fill("input[name=token]", code(device))
-    page.get_by_role("button", name="Verify").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    return device
 
 
 def mark_document(page: Page) -> None:
