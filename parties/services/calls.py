@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from django.db import models, transaction
+from django.utils import timezone
+
+from backoffice import audit
 from flashfx.errors import (
     FlashFXAuthError,
     FlashFXError,
@@ -98,3 +102,42 @@ def call(
         ) from exc
     except FlashFXError as exc:
         raise PartyError(f"FlashFX failed to {what}: {exc.message}", code=exc.code) from exc
+
+
+P = TypeVar("P", bound=models.Model)
+
+
+def party_delete(
+    party: P,
+    *,
+    remote: Callable[[], object],
+    what: str,
+    fields: dict[str, str],
+    action: str,
+    snapshot: Callable[[P], dict[str, Any]],
+    actor: Any,
+) -> P:
+    """Delete a recipient or sender at FlashFX (`remote`); our row stays, marked deleted, so
+    that what pointed at it keeps its history. FlashFX not knowing it any more counts as
+    deleted. One audit event (`action`)."""
+    if party.deleted_at is not None:
+        return party
+    gone = "deleted"
+    try:
+        call(remote, what=what, fields=fields, unknown=None)
+    except PartyError as exc:
+        if exc.code != "NOT_FOUND":
+            raise
+        gone = "not found at FlashFX"
+    with transaction.atomic():
+        now = timezone.now()
+        type(party).objects.filter(pk=party.pk).update(deleted_at=now, updated_at=now)
+        party.refresh_from_db()
+        audit.record(
+            action,
+            actor=actor,
+            obj=party,
+            before=snapshot(party),
+            details={"flashfx_id": party.flashfx_id, "outcome": gone},
+        )
+    return party

@@ -20,7 +20,7 @@ from mirrors.client import flashfx_client
 from ..mirrors import RECIPIENTS
 from ..models import Recipient
 from . import payee
-from .calls import PartyError, call, external_id
+from .calls import PartyError, call, external_id, party_delete
 
 CREATED = "party.recipient.created"
 UPDATED = "party.recipient.updated"
@@ -139,30 +139,12 @@ def recipient_update(*, recipient: Recipient, fields: dict[str, Any], actor: Any
 def recipient_delete(*, recipient: Recipient, actor: Any) -> Recipient:
     """Delete the recipient at FlashFX; our row stays, marked deleted (what pointed at it
     keeps its history). FlashFX not knowing it any more counts as deleted."""
-    if recipient.deleted_at is not None:
-        return recipient
-    client = flashfx_client()
-    gone = "deleted"
-    try:
-        call(
-            lambda: client.delete_recipient(recipient.flashfx_id),
-            what="delete the recipient",
-            fields=FIELDS,
-            unknown=None,
-        )
-    except PartyError as exc:
-        if exc.code != "NOT_FOUND":
-            raise
-        gone = "not found at FlashFX"
-    with transaction.atomic():
-        now = timezone.now()
-        Recipient.objects.filter(pk=recipient.pk).update(deleted_at=now, updated_at=now)
-        recipient.refresh_from_db()
-        audit.record(
-            DELETED,
-            actor=actor,
-            obj=recipient,
-            before=_snapshot(recipient),
-            details={"flashfx_id": recipient.flashfx_id, "outcome": gone},
-        )
-    return recipient
+    return party_delete(
+        recipient,
+        remote=lambda: flashfx_client().delete_recipient(recipient.flashfx_id),
+        what="delete the recipient",
+        fields=FIELDS,
+        action=DELETED,
+        snapshot=_snapshot,
+        actor=actor,
+    )

@@ -16,7 +16,7 @@ from mirrors.client import flashfx_client
 
 from ..mirrors import SENDERS
 from ..models import Sender
-from .calls import PartyError, call, external_id
+from .calls import PartyError, call, external_id, party_delete
 
 CREATED = "party.sender.created"
 UPDATED = "party.sender.updated"
@@ -115,30 +115,12 @@ def sender_update(*, sender: Sender, fields: dict[str, Any], actor: Any) -> Send
 
 def sender_delete(*, sender: Sender, actor: Any) -> Sender:
     """Delete the sender at FlashFX; our row stays, marked deleted."""
-    if sender.deleted_at is not None:
-        return sender
-    client = flashfx_client()
-    gone = "deleted"
-    try:
-        call(
-            lambda: client.delete_sender(sender.flashfx_id),
-            what="delete the sender",
-            fields=FIELDS,
-            unknown=None,
-        )
-    except PartyError as exc:
-        if exc.code != "NOT_FOUND":
-            raise
-        gone = "not found at FlashFX"
-    with transaction.atomic():
-        now = timezone.now()
-        Sender.objects.filter(pk=sender.pk).update(deleted_at=now, updated_at=now)
-        sender.refresh_from_db()
-        audit.record(
-            DELETED,
-            actor=actor,
-            obj=sender,
-            before=_snapshot(sender),
-            details={"flashfx_id": sender.flashfx_id, "outcome": gone},
-        )
-    return sender
+    return party_delete(
+        sender,
+        remote=lambda: flashfx_client().delete_sender(sender.flashfx_id),
+        what="delete the sender",
+        fields=FIELDS,
+        action=DELETED,
+        snapshot=_snapshot,
+        actor=actor,
+    )
