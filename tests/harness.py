@@ -6,6 +6,7 @@ A plain module beside tests/conftest.py (pytest puts tests/ on sys.path): `from 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -38,3 +39,28 @@ def wait_until(
 
 
 DEPOSIT_SENDER = {"accountName": "Test Payer", "bsb": "062000", "accountNo": "11112222"}
+
+
+def race(*calls):
+    """Run each call on its own thread (each with its own database connection, closed after),
+    released together from a barrier; what each returned or raised, in order."""
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            barrier.wait()
+            results[i] = call()
+        except Exception as exc:  # the outcome under test
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results

@@ -6,11 +6,11 @@ test there."""
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from harness import race
 from payout_support import (
     create_calls,
     fund,
@@ -37,28 +37,6 @@ pytestmark = [
 def app_sandbox(sandbox, settings):
     with app_at(sandbox, settings):
         yield sandbox
-
-
-def race(*calls):
-    """Run each call on its own thread, released together; what each returned or raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:  # the outcome under test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def test_two_approvers_at_once_on_a_one_approver_payout_make_one_decision(app_sandbox):

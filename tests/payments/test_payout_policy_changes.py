@@ -3,12 +3,12 @@ then does it apply (payments/services/payout_policy.py, /payouts/policy/)."""
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.urls import reverse
+from harness import race
 from staff import make_staff, sign_in
 
 from backoffice.models import AuditEvent
@@ -176,23 +176,9 @@ def test_others_read_the_policy_but_cannot_change_it(client, role):
     connection.vendor != "postgresql", reason="PostgreSQL only: real concurrent transactions"
 )
 def test_two_admins_asking_at_the_same_moment_make_one_pending_change():
-    admins = [make_staff("admin", "ada"), make_staff("admin", "grace")]
-    barrier = threading.Barrier(2)
-    outcomes: list = [None, None]
-
-    def propose(i: int) -> None:
-        try:
-            barrier.wait()
-            outcomes[i] = ask(admins[i], tiers=f"{500 + i}.00:1,*:2")
-        except Exception as exc:  # the outcome under test
-            outcomes[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=propose, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    ada, grace = make_staff("admin", "ada"), make_staff("admin", "grace")
+    outcomes = race(
+        lambda: ask(ada, tiers="500.00:1,*:2"), lambda: ask(grace, tiers="501.00:1,*:2")
+    )
     assert sorted(type(o).__name__ for o in outcomes) == ["Approval", "PolicyError"]
     assert Approval.objects.filter(action="payout.policy", state="pending").count() == 1

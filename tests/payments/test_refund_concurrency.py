@@ -4,11 +4,10 @@ connection (a transactional test database), racing from a barrier."""
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from harness import race
 from refund_support import app_at, confirmed_deposit, log_calls, refund_calls
 from staff import make_staff
 
@@ -22,28 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def app_sandbox(sandbox, settings):
     with app_at(sandbox, settings):
         yield sandbox
-
-
-def race(*calls):
-    """Run each call on its own thread, released together; what each returned or raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:  # the outcome under test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def test_two_members_rejecting_at_once_make_one_refund_and_one_call(app_sandbox, caplog):
