@@ -113,7 +113,7 @@ def digest(prev_hash: str, event: AuditEvent) -> str:
     return hmac.new(settings.AUDIT_HMAC_KEY.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
-def record(
+def entry(
     action: str,
     *,
     actor: Any = None,
@@ -123,12 +123,13 @@ def record(
     after: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one row. `actor` defaults to the request's user; `request` to the current one."""
+    """One row, not yet appended (for `append_many`). `actor` defaults to the request's user;
+    `request` to the current one."""
     request = request or current_request()
     if actor is None and request is not None:
         user = getattr(request, "user", None)
         actor = user if user is not None and user.is_authenticated else None
-    event = AuditEvent(
+    return AuditEvent(
         occurred_at=timezone.now(),
         actor_id=actor.pk if actor is not None else None,
         actor=actor.get_username() if actor is not None else "",
@@ -142,17 +143,49 @@ def record(
         remote_addr=client_ip(request) if request is not None else None,
         user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else ""),
     )
+
+
+def record(
+    action: str,
+    *,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+    obj: models.Model | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one row (see `entry` for the arguments)."""
+    event = entry(
+        action,
+        actor=actor,
+        request=request,
+        obj=obj,
+        before=before,
+        after=after,
+        details=details,
+    )
+    append_many([event])
+    return event
+
+
+def append_many(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Append rows made by `entry`, in order, as one piece of the chain: one lock, one read of
+    the head, one INSERT (a group of payouts sent together writes its rows this way)."""
+    if not events:
+        return events
     # No savepoint: the advisory lock is the transaction's anyway, and a failure to record
     # must fail the change it records (no half-applied change without its trail).
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-        last = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first()
-        event.prev_hash = last or GENESIS
-        event.hash = digest(event.prev_hash, event)
-        event.save(force_insert=True)
-    return event
+        prev = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
+        for event in events:
+            event.prev_hash = prev
+            event.hash = prev = digest(prev, event)
+        AuditEvent.objects.bulk_create(events)  # one INSERT: ids in list order, as chained
+    return events
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ class AuditEvent(models.Model):
     """One thing a person (or the system on their behalf) did, chained to the row before it.
 
     `hash` is SHA-256 over the previous row's hash and this row's fields (backoffice/audit.py);
-    `python manage.py verify_audit` recomputes the chain. Written only by audit.record(); the
-    model, its querysets and (on PostgreSQL and SQLite) a database trigger refuse changes.
+    `python manage.py verify_audit` recomputes the chain. Written only by backoffice/audit.py
+    (record, append_many); the model, its querysets and (on PostgreSQL and SQLite) a database
+    trigger refuse changes.
     The actor is kept by id and name, not by foreign key, so no account change rewrites a row.
     """
 

@@ -170,6 +170,9 @@ DEPOSIT_PAGE_POLL_SECONDS = env_int("DEPOSIT_PAGE_POLL_SECONDS", default=3)
 PAYOUT_APPROVAL_TIERS = env_str("PAYOUT_APPROVAL_TIERS", default="10000.00:1,*:2")
 PAYOUT_APPROVAL_TTL_HOURS = env_int("PAYOUT_APPROVAL_TTL_HOURS", default=24)
 PAYOUT_PAGE_POLL_SECONDS = env_int("PAYOUT_PAGE_POLL_SECONDS", default=3)
+# A worker sending a payout takes up to this many approved payouts together: one claim, then
+# one call each, then one record of the answers (payments/services/payouts.py: payouts_send).
+PAYOUT_SEND_GROUP = env_int("PAYOUT_SEND_GROUP", default=20)
 
 # Parties (parties/): a new recipient, or one whose bank details changed, is flagged on every
 # payout to it for this many hours (parties.selectors.recipient_cooling_until).
@@ -331,6 +334,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so tasks must be idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # with late acks, don't hold tasks another worker could run
+# Celery's Django fixup closes the database connection around every task unless this is set;
+# then it closes it every this many tasks only, and backoffice/celery.py applies
+# CONN_MAX_AGE and CONN_HEALTH_CHECKS around each task as Django does around each request.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

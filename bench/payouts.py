@@ -179,6 +179,15 @@ def wait_submitted(model, pks: list[int], workers: list[subprocess.Popen], workd
         time.sleep(0.02)
 
 
+def wait_idle(broker, workers: list[subprocess.Popen], workdir: Path) -> None:
+    """No task waiting in the queue and none taken but unacknowledged (late acks: running)."""
+    deadline = time.monotonic() + 300
+    while broker.llen("celery") or broker.hlen("unacked"):
+        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+            raise SystemExit(f"the workers did not finish their tasks (logs: {workdir})")
+        time.sleep(0.005)
+
+
 def direct_calls(client, requests: list[dict], threads: int) -> float:
     """Each request once, from `threads` threads sharing the client; the seconds it took."""
     pending = list(reversed(requests))
@@ -246,7 +255,6 @@ def main() -> int:
         django.setup()
         from django.conf import settings
         from django.core.management import call_command
-        from django.db.models import Max
         from django.utils import timezone
 
         from backoffice.roles import ensure_roles
@@ -254,7 +262,7 @@ def main() -> int:
         from mirrors.registry import registry
         from parties.models import Recipient, Sender
         from payments import tasks
-        from payments.models import Payout, PayoutOutbox
+        from payments.models import Payout
         from payments.services import payouts
 
         call_command("migrate", verbosity=0)
@@ -301,13 +309,13 @@ def main() -> int:
                 reason="SERVICES",
             )
 
-        # Proposed by the operator and approved by the approver through the services: the
-        # approving transaction writes each outbox row, as the Approve button's does.
+        # Proposed by the operator now; approved by the approver through the services round by
+        # round (the approving transaction writes each outbox row, as the Approve button's
+        # does), so that no round's payouts wait approved while an earlier round is timed: a
+        # worker sends whatever approved payouts it finds, in groups.
         started = time.perf_counter()
         proposed = [propose(f"PAYOUT {i}") for i in range(args.payouts)]
-        approved = [payouts.payout_approve(payout=p, by=checker) for p in proposed]
         approving = time.perf_counter() - started
-        assert PayoutOutbox.objects.filter(state="approved").count() == args.payouts
 
         # Direct: the request a payout sends (unsaved payouts), each under a code of its own.
         requests = []
@@ -323,8 +331,19 @@ def main() -> int:
             requests.append({**payouts.withdrawal_input(shape), "amount": AMOUNT})
         client.create_withdrawal({**requests[0], "externalId": "WARM", "idempotencyKey": "WARM"})
 
+        # The workers run as in production: DEBUG off (so every variable it then requires is
+        # given, with this process's values), logging at INFO.
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-        env["LOG_LEVEL"] = "INFO"  # as in production
+        env |= {
+            "DEBUG": "false",
+            "LOG_LEVEL": "INFO",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "ALLOWED_HOSTS": "localhost",
+            "FLASHFX_EMAIL": settings.FLASHFX_EMAIL,
+            "FLASHFX_PASSWORD": settings.FLASHFX_PASSWORD,
+            "FLASHFX_WEBHOOK_SECRET": settings.FLASHFX_WEBHOOK_SECRET,
+            "AUDIT_HMAC_KEY": settings.AUDIT_HMAC_KEY,
+        }
         launched = time.perf_counter()
         workers = [start_worker(workdir, env, n) for n in range(args.workers)]
         wait_ready(workdir, workers)
@@ -334,22 +353,36 @@ def main() -> int:
         # pipeline, so that a machine slowed by something else slows both alike.
         direct = pipeline = 0.0
         size = -(-args.payouts // args.rounds)
+        import redis
+
+        broker = redis.Redis.from_url(redis_url)
+        approved: list[Payout] = []
         for first in range(0, args.payouts, size):
+            started = time.perf_counter()
+            batch = [
+                payouts.payout_approve(payout=p, by=checker) for p in proposed[first : first + size]
+            ]
+            approving += time.perf_counter() - started
+            approved += batch
             direct += direct_calls(client, requests[first : first + size], args.workers)
-            batch = approved[first : first + size]
             since = timezone.now()
             for payout in batch:
                 tasks.payout_enqueue(payout)  # the Approve button's publish, after its commit
             pks = [p.pk for p in batch]
             wait_submitted(Payout, pks, workers, workdir)
-            last = PayoutOutbox.objects.filter(payout__in=pks).aggregate(last=Max("done_at"))
-            pipeline += (last["last"] - since).total_seconds()
+            # Until the workers are idle too: the round's remaining tasks, whose payouts went in
+            # an earlier task's group, are work of this round (and must not send the next
+            # round's payouts while its direct calls are timed).
+            wait_idle(broker, workers, workdir)
+            pipeline += (timezone.now() - since).total_seconds()
         for w in workers:  # a graceful stop: nothing is running any more
             w.send_signal(signal.SIGTERM)
         for w in workers:
             w.wait(timeout=60)
 
-        # Where the time goes: the same service run in this process, no Celery, one at a time.
+        # Where the time goes: the same service run in this process, no Celery, on a tenth as
+        # many payouts approved together (so sent in groups of PAYOUT_SEND_GROUP), and a
+        # payout sent alone.
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
@@ -358,12 +391,15 @@ def main() -> int:
             for i in range(max(1, args.payouts // 10))
         ]
         boxes = [p.outbox.get().pk for p in sample]
-        with CaptureQueriesContext(connection) as queries:
-            payouts.payout_submit(boxes[0])
         started = time.perf_counter()
-        for pk in boxes[1:]:
-            payouts.payout_submit(pk)
-        in_process = (time.perf_counter() - started) / max(1, len(boxes) - 1)
+        with CaptureQueriesContext(connection) as grouped:
+            for pk in boxes:
+                payouts.payout_submit(pk)
+        in_process = (time.perf_counter() - started) / len(boxes)
+        alone = payouts.payout_approve(payout=propose("IN PROCESS ALONE"), by=checker)
+        with CaptureQueriesContext(connection) as single:
+            payouts.payout_submit(alone.outbox.get().pk)
+        sample.append(alone)
 
         measured = {p.pk for p in approved}
         codes = set(Payout.objects.filter(pk__in=measured).values_list("code", flat=True))
@@ -389,9 +425,10 @@ def main() -> int:
         print(
             f"  per payout and thread/worker: direct call "
             f"{direct / args.payouts * 1000 * args.workers:.0f} ms, "
-            f"payout_submit in this process (no Celery) {in_process * 1000:.0f} ms with "
-            f"{len(queries.captured_queries)} SQL statements, through a worker "
-            f"{pipeline / args.payouts * 1000 * args.workers:.0f} ms"
+            f"in this process (no Celery) {in_process * 1000:.0f} ms with "
+            f"{len(grouped.captured_queries) / len(boxes):.1f} SQL statements, through a worker "
+            f"{pipeline / args.payouts * 1000 * args.workers:.0f} ms; a payout sent alone: "
+            f"{len(single.captured_queries)} SQL statements"
         )
         print(
             f"  (not timed: proposing and approving them {approving:.2f} s; "

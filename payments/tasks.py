@@ -135,12 +135,11 @@ def payments_sweep() -> dict[str, int]:
 def payout_submit(self, outbox_id: int) -> str:
     """Claim the payout's outbox row and make its createWithdrawal call (a no-op unless it is
     still approved); with no answer, recovery looks it up later."""
-    if not PayoutOutbox.objects.filter(pk=outbox_id).exists():
-        return "missing"
-    outcome = payouts.payout_submit(outbox_id)
-    if outcome == "unknown":
-        payout_recover.apply_async((outbox_id,), countdown=PAYOUT_RECOVER_AFTER_SECONDS)
-    return outcome
+    outcomes = payouts.payouts_send(outbox_id)
+    for sent, outcome in outcomes.items():  # this row and any sent in the same group
+        if outcome == "unknown":
+            payout_recover.apply_async((sent,), countdown=PAYOUT_RECOVER_AFTER_SECONDS)
+    return outcomes[outbox_id]
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)

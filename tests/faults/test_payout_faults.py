@@ -271,26 +271,68 @@ def test_only_approved_payouts_reach_flashfx(parties, workers):
 # --- Crashes and lost answers -------------------------------------------------------------------
 
 
-def test_killed_waiting_to_claim_the_send_the_sweep_sends_it_once(parties, workers, locker):
-    """Approved (the outbox row committed), then the worker waits for the outbox row's lock to
-    claim it and dies there: nothing was claimed or sent; the sweep sends it."""
+def test_a_send_finding_its_row_held_sends_nothing_and_the_sweep_sends_it_once(
+    parties, workers, locker
+):
+    """Approved (the outbox row committed), but another transaction holds the row when the
+    worker comes to claim it (an edit voiding it, another sender): the worker passes it by
+    rather than wait, and sends nothing; the sweep sends it once the holder is done."""
     payout = propose(parties)
     payouts.payout_approve(payout=payout, by=approver())
     box = outbox(payout)
     with locker.row(OUTBOX_TABLE, box.pk):
-        first = workers.start()
+        workers.start()
         tasks.payout_enqueue(Payout.objects.get(pk=payout.pk))
-        workers.wait_blocked(first, "FOR UPDATE", f'"{OUTBOX_TABLE}"')
-        workers.kill(first)
+        wait_until(
+            lambda: workers.finished(SUBMIT_TASK) == 1,
+            what="the worker to run the send and pass the held row by",
+        )
     assert outbox(payout).state == PayoutOutbox.State.APPROVED
     assert state(payout) == Payout.State.APPROVED
     assert at_flashfx(payout) == []
 
-    workers.start()
     sweep_later(payout)
     wait_for_state(payout, Payout.State.SUBMITTED)
     assert_sent_once(workers, payout, calls=1)
     assert outbox(payout).attempts == 1
+
+
+def test_killed_in_the_middle_of_a_group_each_payout_is_looked_up_and_sent_once(
+    parties, app_sandbox, workers
+):
+    """Five payouts approved while no worker runs go out as one group: one claim, then the
+    calls one after another, the answers recorded together at the end. FlashFX takes 1.5 s
+    per call; the worker dies during the third, FlashFX makes it all the same, and the last two
+    were never sent. Recovery looks each one up: three found, two sent with their own keys."""
+    app_sandbox.faults(slow=1, slow_seconds=1.5, operations=["createWithdrawal"])
+    group = [propose(parties, reference=f"INV {n}") for n in range(5)]
+    checker = approver()
+    for payout in group:
+        approve(payout, checker)
+    first = workers.start()
+    wait_until(
+        lambda: len(all_at_flashfx()) == 2,
+        timeout=30,
+        what="FlashFX to answer the group's first two calls",
+    )
+    pause(0.5)  # the third call is out
+    workers.kill(first)
+    wait_until(lambda: len(all_at_flashfx()) == 3, what="FlashFX to finish the dead call")
+    assert {state(p) for p in group} == {Payout.State.SUBMITTING}  # one claim, nothing recorded
+    assert len(workers.calls("CreateWithdrawal")) == 2  # answered; the third was cut short
+
+    app_sandbox.faults(slow=0)
+    workers.start()
+    for payout in group:
+        sweep_later(payout)
+    for payout in group:
+        wait_for_state(payout, Payout.State.SUBMITTED)
+    for n, payout in enumerate(group):  # sent in the order they were approved
+        held = at_flashfx(payout)
+        assert len(held) == 1, (payout.code, held)
+        assert Payout.objects.get(pk=payout.pk).withdrawal.flashfx_id == held[0].id
+        assert outbox(payout).attempts == (1 if n < 3 else 2)  # found, or sent again
+    assert len(workers.calls("CreateWithdrawal")) == 4  # two answered, two sent again
 
 
 def test_killed_while_recording_the_claim_nothing_is_claimed_and_it_is_sent_once(
