@@ -170,6 +170,10 @@ DEPOSIT_PAGE_POLL_SECONDS = env_int("DEPOSIT_PAGE_POLL_SECONDS", default=3)
 PAYOUT_APPROVAL_TIERS = env_str("PAYOUT_APPROVAL_TIERS", default="10000.00:1,*:2")
 PAYOUT_APPROVAL_TTL_HOURS = env_int("PAYOUT_APPROVAL_TTL_HOURS", default=24)
 PAYOUT_PAGE_POLL_SECONDS = env_int("PAYOUT_PAGE_POLL_SECONDS", default=3)
+# Batch payout files (payments/services/batch_file.py, docs/batch-payouts.md): at most this many
+# payouts (data rows) in one file, and a file no larger than this many bytes.
+BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", default=1000)
+BATCH_MAX_FILE_BYTES = env_int("BATCH_MAX_FILE_BYTES", default=5 * 1024 * 1024)
 
 # Parties (parties/): a new recipient, or one whose bank details changed, is flagged on every
 # payout to it for this many hours (parties.selectors.recipient_cooling_until).
