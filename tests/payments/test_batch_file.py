@@ -8,6 +8,7 @@ import io
 import zipfile
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -497,3 +498,29 @@ def test_checking_a_thousand_rows_takes_as_few_queries_as_checking_two(sender):
     assert v.ok and v.count == 1000 and v.total == sum(Decimal(f"{n}.01") for n in range(1000))
     assert len(thousand) == len(two) <= 4  # the policy, recipients, senders, earlier payouts
     assert sum(1 for r in v.rows if r.new_recipient) == 250
+
+
+# --- The sample in the docs -------------------------------------------------------------------
+
+
+def test_the_sample_file_in_the_docs_is_clean_and_is_the_example_shown(mia, sender):
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    sample = (docs / "samples/batch-payouts.csv").read_bytes()
+    assert f"```csv\n{sample.decode()}```" in (docs / "batch-payouts.md").read_text()
+    Recipient.objects.filter(pk=mia.pk).update(flashfx_id="65f1c2a9e4b0a1d2c3e4f501")
+    Recipient.objects.create(
+        flashfx_id=fid(2), external_id="SUP-0042", account_id_type="PAYID", currency="AUD",
+        payid="accounts@supplier.example",
+    )  # fmt: skip
+    Sender.objects.filter(pk=sender.pk).update(flashfx_id="65f1c2a9e4b0a1d2c3e4f5aa")
+
+    v = validate(parse(SimpleUploadedFile("batch-payouts.csv", sample)))
+    assert v.ok, v.errors
+    assert v.count == 5 and v.total == Decimal("2647.70")
+    assert [(r.row, r.reason, bool(r.new_recipient), r.sender_pk) for r in v.rows] == [
+        (2, "SERVICES", False, None),
+        (3, "GOODS", False, None),
+        (4, "SERVICES", False, sender.pk),
+        (5, "SERVICES", True, None),
+        (6, "PERSONAL", True, None),
+    ]
