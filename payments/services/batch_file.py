@@ -321,7 +321,7 @@ def _header(cells: list[str]) -> list[str | None]:
     repeated = sorted({c for c in header if c and header.count(c) > 1})
     if repeated:
         problems.append(f"Column{'s' * (len(repeated) > 1)} given twice: {', '.join(repeated)}.")
-    if not unknown and (missing := _missing(set(header) - {None})):  # type: ignore[arg-type]
+    if not unknown and (missing := _missing({c for c in header if c})):
         problems.append(f"Missing column{'s' * (len(missing) > 1)}: {'; '.join(missing)}.")
     if problems:
         raise BatchFileError(*problems)
@@ -505,7 +505,11 @@ class _RowCheck:
             return None  # the batch's own sender
         sender = parties.senders.get(text)
         if sender is None:
-            live = [s for s in parties.senders_by_nick.get(text, []) if s.deleted_at is None]
+            live = [
+                s
+                for s in parties.senders_by_nick.get(text, [])
+                if s.deleted_at is None and s.flashfx_id
+            ]
             if len(live) > 1:
                 self.fail(
                     "sender",
