@@ -173,6 +173,10 @@ PAYOUT_PAGE_POLL_SECONDS = env_int("PAYOUT_PAGE_POLL_SECONDS", default=3)
 # A worker sending a payout takes up to this many approved payouts together: one claim, then
 # one call each, then one record of the answers (payments/services/payouts.py: payouts_send).
 PAYOUT_SEND_GROUP = env_int("PAYOUT_SEND_GROUP", default=20)
+# Batch payout files (payments/services/batch_file.py, docs/batch-payouts.md): at most this many
+# payouts (data rows) in one file, and a file no larger than this many bytes.
+BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", default=1000)
+BATCH_MAX_FILE_BYTES = env_int("BATCH_MAX_FILE_BYTES", default=5 * 1024 * 1024)
 
 # Parties (parties/): a new recipient, or one whose bank details changed, is flagged on every
 # payout to it for this many hours (parties.selectors.recipient_cooling_until).
