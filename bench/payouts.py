@@ -14,18 +14,20 @@ one run:
 - direct: --payouts `FlashFXClient.create_withdrawal` calls, each a payout's request
   (payments.services.payouts.withdrawal_input: its own externalId and idempotencyKey), made by
   --workers threads sharing one client: the floor any pipeline pays, at the same concurrency;
-- pipeline: --payouts payouts created by an operator and approved by an approver through the
-  services, exactly as the Approve button does (the approving transaction writes the outbox
-  row; payments.tasks.payout_enqueue publishes payout_submit after commit), while no worker
-  runs; then --workers real `celery -A backoffice worker` processes (concurrency 1, prefetch
-  1, the project's settings) claim, call and record them. Timed from the first claim to the
-  last payout recorded SUBMITTED (the outbox's claimed_at and done_at); the workers' start-up
-  is printed apart.
+- pipeline: --payouts payouts created by an operator, then, round by round, approved by an
+  approver through the services exactly as the Approve button does (the approving transaction
+  writes the outbox row; payments.tasks.payout_enqueue publishes payout_submit after commit)
+  and sent by --workers real `celery -A backoffice worker` processes (concurrency 1, prefetch
+  1, the project's settings with DEBUG off), which claim, call and record them in groups of up
+  to PAYOUT_SEND_GROUP. Timed from the publish until every payout of the round is recorded
+  SUBMITTED and the workers are idle; the workers' start-up and the approvals are printed
+  apart.
 
-The direct calls go first, so the pipeline meets the larger sandbox: the ratio errs against
-the pipeline. Prints both times, their ratio (goal: pipeline <= 1.3x direct) and the sandbox's
-count of withdrawals under the payouts' codes (exactly --payouts, one per code); exits 1 if
-either goal is missed.
+--workers defaults to 2: `make run`'s worker runs with concurrency 2 (Procfile). Rounds
+alternate direct calls and the pipeline, so that a machine slowed by something else slows both
+alike. Prints both times, their ratio (goal: pipeline <= 1.3x direct) and the sandbox's count
+of withdrawals under the payouts' codes (exactly --payouts, one per code); exits 1 if either
+goal is missed.
 """
 
 from __future__ import annotations
@@ -222,7 +224,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--payouts", type=int, default=1000)
     parser.add_argument(
-        "--workers", type=int, default=1, help="worker processes, and threads of direct calls"
+        "--workers", type=int, default=2, help="worker processes, and threads of direct calls"
     )
     parser.add_argument("--rounds", type=int, default=10, help="direct and pipeline alternate")
     args = parser.parse_args()
