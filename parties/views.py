@@ -185,26 +185,47 @@ def recipient_edit(request: HttpRequest, flashfx_id: str) -> HttpResponse:
         account_id_type=obj.account_id_type,
         editing=True,
     )
+    return _edit(
+        request,
+        obj,
+        form,
+        kind="recipient",
+        update=lambda: recipient_services.recipient_update(
+            recipient=obj, fields=form.recipient_fields(), actor=request.user
+        ),
+        note=ACCOUNT_TYPES[obj.account_id_type][0]
+        + ". The account type cannot change; for another kind of account, create a new recipient.",
+    )
+
+
+def _edit(
+    request: HttpRequest,
+    obj: Recipient | Sender,
+    form: Any,
+    *,
+    kind: str,
+    update: Callable[[], Recipient | Sender],
+    note: str = "",
+) -> HttpResponse:
+    """Change a recipient or a sender at FlashFX from a valid POST; FlashFX's refusal goes
+    on the field it names and the form is shown again."""
     if request.method == "POST" and form.is_valid():
         try:
-            obj = recipient_services.recipient_update(
-                recipient=obj, fields=form.recipient_fields(), actor=request.user
-            )
+            obj = update()
         except PartyError as exc:
             _refused(form, exc)
         else:
-            messages.success(request, "Recipient changed at FlashFX.")
-            return redirect("parties:recipient", flashfx_id=obj.flashfx_id)
+            messages.success(request, f"{kind.capitalize()} changed at FlashFX.")
+            return redirect(f"parties:{kind}", flashfx_id=obj.flashfx_id)
     return render(
         request,
         "parties/party_edit.html",
         {
-            "title": f"Edit recipient {obj.name}",
+            "title": f"Edit {kind} {obj.name}",
             "form": form,
-            "back_url": reverse("parties:recipient", args=[obj.flashfx_id]),
-            "kind": "recipient",
-            "note": ACCOUNT_TYPES[obj.account_id_type][0]
-            + ". The account type cannot change; for another kind of account, create a new recipient.",
+            "back_url": reverse(f"parties:{kind}", args=[obj.flashfx_id]),
+            "kind": kind,
+            "note": note,
         },
     )
 
@@ -229,23 +250,31 @@ def recipient_check_payee(request: HttpRequest, flashfx_id: str) -> HttpResponse
 @permission_required(MANAGE_RECIPIENT, raise_exception=True)
 def recipient_delete(request: HttpRequest, flashfx_id: str) -> HttpResponse:
     obj = get_object_or_404(Recipient, flashfx_id=flashfx_id, deleted_at__isnull=True)
+    return _delete(
+        request,
+        obj,
+        kind="recipient",
+        delete=lambda: recipient_services.recipient_delete(recipient=obj, actor=request.user),
+    )
+
+
+def _delete(
+    request: HttpRequest, obj: Recipient | Sender, *, kind: str, delete: Callable[[], Any]
+) -> HttpResponse:
+    """Delete a recipient or a sender at FlashFX on POST; on GET, ask to confirm."""
+    detail = reverse(f"parties:{kind}", args=[obj.flashfx_id])
     if request.method == "POST":
         try:
-            recipient_services.recipient_delete(recipient=obj, actor=request.user)
+            delete()
         except PartyError as exc:
             messages.error(request, exc.message)
-            return redirect("parties:recipient", flashfx_id=obj.flashfx_id)
-        messages.success(request, f"Recipient {obj.name} deleted at FlashFX.")
-        return redirect("parties:recipients")
+            return redirect(detail)
+        messages.success(request, f"{kind.capitalize()} {obj.name} deleted at FlashFX.")
+        return redirect(f"parties:{kind}s")
     return render(
         request,
         "parties/party_delete.html",
-        {
-            "title": f"Delete recipient {obj.name}",
-            "party": obj,
-            "kind": "recipient",
-            "back_url": reverse("parties:recipient", args=[obj.flashfx_id]),
-        },
+        {"title": f"Delete {kind} {obj.name}", "party": obj, "kind": kind, "back_url": detail},
     )
 
 
@@ -313,25 +342,14 @@ def sender(request: HttpRequest, flashfx_id: str) -> HttpResponse:
 def sender_edit(request: HttpRequest, flashfx_id: str) -> HttpResponse:
     obj = get_object_or_404(Sender, flashfx_id=flashfx_id, deleted_at__isnull=True)
     form = SenderForm(request.POST or None, initial=SenderForm.initial_from(obj), editing=True)
-    if request.method == "POST" and form.is_valid():
-        try:
-            obj = sender_services.sender_update(
-                sender=obj, fields=form.cleaned_data, actor=request.user
-            )
-        except PartyError as exc:
-            _refused(form, exc)
-        else:
-            messages.success(request, "Sender changed at FlashFX.")
-            return redirect("parties:sender", flashfx_id=obj.flashfx_id)
-    return render(
+    return _edit(
         request,
-        "parties/party_edit.html",
-        {
-            "title": f"Edit sender {obj.name}",
-            "form": form,
-            "back_url": reverse("parties:sender", args=[obj.flashfx_id]),
-            "kind": "sender",
-        },
+        obj,
+        form,
+        kind="sender",
+        update=lambda: sender_services.sender_update(
+            sender=obj, fields=form.cleaned_data, actor=request.user
+        ),
     )
 
 
@@ -339,23 +357,11 @@ def sender_edit(request: HttpRequest, flashfx_id: str) -> HttpResponse:
 @permission_required(MANAGE_SENDER, raise_exception=True)
 def sender_delete(request: HttpRequest, flashfx_id: str) -> HttpResponse:
     obj = get_object_or_404(Sender, flashfx_id=flashfx_id, deleted_at__isnull=True)
-    if request.method == "POST":
-        try:
-            sender_services.sender_delete(sender=obj, actor=request.user)
-        except PartyError as exc:
-            messages.error(request, exc.message)
-            return redirect("parties:sender", flashfx_id=obj.flashfx_id)
-        messages.success(request, f"Sender {obj.name} deleted at FlashFX.")
-        return redirect("parties:senders")
-    return render(
+    return _delete(
         request,
-        "parties/party_delete.html",
-        {
-            "title": f"Delete sender {obj.name}",
-            "party": obj,
-            "kind": "sender",
-            "back_url": reverse("parties:sender", args=[obj.flashfx_id]),
-        },
+        obj,
+        kind="sender",
+        delete=lambda: sender_services.sender_delete(sender=obj, actor=request.user),
     )
 
 
