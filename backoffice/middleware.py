@@ -6,6 +6,7 @@
 - StaffOnlyMiddleware: no page, fragment or export past sign-in and OTP, except views marked
   @public (sign-in itself, Google's steps, FlashFX's webhooks, the health check).
 - GoogleSignInErrorMiddleware: a refused Google sign-in becomes a clear message (and an audit row).
+- NoStoreMiddleware: no answer of ours is kept by a browser or a shared cache.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 from social_core.exceptions import AuthPolicyError, SocialAuthBaseException
 from social_django.middleware import SocialAuthExceptionMiddleware
@@ -157,3 +159,19 @@ class GoogleSignInErrorMiddleware(SocialAuthExceptionMiddleware):
         if isinstance(exception, AuthPolicyError):
             return "That Google account may not sign in here (its domain is not allowed)."
         return f"Google sign-in did not complete: {exception}"
+
+
+class NoStoreMiddleware:
+    """Every answer carries `Cache-Control: no-store` (with Django's never-cache set): staff
+    pages, fragments and exports hold money and personal data, which must not sit in a shared
+    proxy's or the browser's cache, and sign-in pages hold one-use tokens. A view that sets its
+    own Cache-Control keeps it (none does today; static files never pass through here)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response

@@ -214,6 +214,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "backoffice",  # before staticfiles: its runserver answers 404 for /static/../ paths
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -222,7 +223,6 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_htmx",
-    "backoffice",
     "mirrors",
     "parties",
     "payments",
@@ -231,6 +231,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "backoffice.middleware.NoStoreMiddleware",  # Cache-Control: no-store on every answer
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

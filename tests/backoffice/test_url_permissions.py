@@ -480,6 +480,8 @@ def test_every_url_answers_each_visitor_as_decided(client, who, quiet_requests):
             got = Expect(response.status_code, location or None)
             name = target.route.name or "unnamed"
             wrong.append(f"{target.path} ({name}): expected {want}, got {got}")
+        if "no-store" not in response.get("Cache-Control", ""):
+            wrong.append(f"{target.path}: Cache-Control {response.get('Cache-Control')!r}")
     assert not wrong, f"{who}:\n" + "\n".join(wrong)
     assert len(plan) > 150  # the admin's per-model URLs were walked too
 
