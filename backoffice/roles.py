@@ -77,6 +77,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
         "auth.change_user",
         "auth.view_group",
         "webhooks.change_inboundevent",  # replay actions in the admin
+        "webhooks.view_quarantinetally",
     ),
 }
 

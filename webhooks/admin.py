@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from mirrors.admin import ReadOnlyAdmin
 
 from . import replay
-from .models import InboundEvent
+from .models import InboundEvent, QuarantineTally
 
 
 @admin.register(InboundEvent)
@@ -123,3 +123,13 @@ class InboundEventAdmin(ReadOnlyAdmin):
             )
         if not results:
             self.message_user(request, "Nothing to replay.", level=messages.WARNING)
+
+
+@admin.register(QuarantineTally)
+class QuarantineTallyAdmin(ReadOnlyAdmin):
+    """Unproven webhook requests per source address and minute: how many were kept as
+    quarantine rows and how many were refused unstored past the cap."""
+
+    list_display = ("minute", "remote_addr", "seen", "kept", "dropped")
+    search_fields = ("=remote_addr",)
+    date_hierarchy = "minute"

@@ -1,9 +1,13 @@
 """Inbound FlashFX webhooks, kept as received (docs/flashfx.md §4).
 
-Every request that reaches the endpoint becomes exactly one InboundEvent row, written by one
-INSERT before we answer, whatever it holds: a verified event (`accepted`, then processed by a
-worker) or a quarantined request with the reason it was refused. The raw bytes and the
-relevant headers are kept either way, as untrusted data.
+Every request that reaches the endpoint becomes one InboundEvent row, written by one INSERT
+before we answer, whatever it holds: a verified event (`accepted`, then processed by a worker)
+or a quarantined request with the reason it was refused, its relevant headers kept as untrusted
+data. A signed request keeps its exact bytes. A request that does not prove to come from
+FlashFX (unsigned, badly signed, from an address off the allow-list, too large) keeps the first
+FLASHFX_WEBHOOK_QUARANTINE_BODY_BYTES of its body with the size and SHA-256 of all of it, and
+rows of those are capped per source address and minute (QuarantineTally counts the rest), so
+that a flood of them cannot fill the database.
 """
 
 from __future__ import annotations
@@ -79,3 +83,31 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event or self.reason or 'request'} {self.request_id or self.pk}"
+
+
+class QuarantineTally(models.Model):
+    """Unproven requests from one source address in one minute: how many came, how many were
+    kept as quarantine rows (at most FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE); the rest were
+    answered as refused and not stored."""
+
+    remote_addr = models.CharField(max_length=45, blank=True)  # "" when unknown
+    minute = models.DateTimeField()
+    seen = models.PositiveIntegerField()
+    kept = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-minute", "remote_addr"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["remote_addr", "minute"], name="webhooks_one_tally_per_address_minute"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.remote_addr or 'unknown'} {self.minute:%Y-%m-%d %H:%M}: {self.dropped} dropped"
+        )
+
+    @property
+    def dropped(self) -> int:
+        return self.seen - self.kept

@@ -3,6 +3,9 @@
 The hot path is one HMAC, one JSON parse and one INSERT ... ON CONFLICT DO NOTHING RETURNING:
 the row is written whatever the verdict (accepted, or quarantined with its reason), and a
 repeat of a known request id costs no exception (docs/measurements.md: the IntegrityError path is slow).
+A request that does not prove to come from FlashFX (UNPROVEN) is counted per source address and
+minute first; past FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE it is answered the same but not stored,
+and what is stored of it is the first FLASHFX_WEBHOOK_QUARANTINE_BODY_BYTES of its body.
 Processing happens later, in a worker (webhooks/tasks.py hands it over), after the row is committed.
 """
 
@@ -27,7 +30,7 @@ from django.utils import timezone
 from backoffice.http import client_ip as forwarded_client_ip
 
 from . import tasks
-from .models import InboundEvent
+from .models import InboundEvent, QuarantineTally
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +167,20 @@ STATUS_FOR_REASON = {
     Reason.MISSING_SIGNATURE: 401,
     Reason.BAD_SIGNATURE: 401,
 }
+# Refused before the request proved to come from FlashFX: anyone on the internet can send these.
+UNPROVEN = frozenset((*STATUS_FOR_REASON, Reason.TOO_LARGE))
 
 
 def receive(*, body: bytes, headers: dict[str, str], remote_addr: str | None) -> Receipt:
     """Store the request as one row, whatever it holds, then say what to answer."""
     headers = {k.lower(): v for k, v in headers.items()}
     reason, payload = _verdict(body, headers, remote_addr)
-    digest = hashlib.sha256(body).hexdigest()
+    status_code = STATUS_FOR_REASON.get(reason, 400)
+    if reason in UNPROVEN and not admitted(remote_addr):
+        return Receipt(status_code, None, reason)
+    digest, size = hashlib.sha256(body).hexdigest(), len(body)
+    if reason in UNPROVEN:
+        body = body[: settings.FLASHFX_WEBHOOK_QUARANTINE_BODY_BYTES]
     row = {
         "accepted": not reason,
         "request_id": _text(headers.get("flashfx-request-id", ""), 200),
@@ -180,8 +190,8 @@ def receive(*, body: bytes, headers: dict[str, str], remote_addr: str | None) ->
         "entity_id": _text(str(payload["id"]), 64) if payload else "",
         "event_scheduled_at": _scheduled_at(payload),
         "body": body,
-        "body_sha256": digest,
-        "body_size": len(body),
+        "body_sha256": digest,  # of the whole body, as received
+        "body_size": size,
         "headers": _kept_headers(headers),
         "remote_addr": remote_addr,
     }
@@ -193,7 +203,7 @@ def receive(*, body: bytes, headers: dict[str, str], remote_addr: str | None) ->
             remote_addr,
             row["request_id"],
         )
-        return Receipt(STATUS_FOR_REASON.get(reason, 400), event_id, reason)
+        return Receipt(status_code, event_id, reason)
     if event_id is None:
         return _repeat(row)
     transaction.on_commit(lambda: tasks.hand_off(event_id))
@@ -203,6 +213,8 @@ def receive(*, body: bytes, headers: dict[str, str], remote_addr: str | None) ->
 def too_large(*, size: int, headers: dict[str, str], remote_addr: str | None) -> Receipt:
     """Refused unread (413): recorded without its body so that it is still seen."""
     headers = {k.lower(): v for k, v in headers.items()}
+    if not admitted(remote_addr):
+        return Receipt(413, None, Reason.TOO_LARGE)
     event_id = insert(
         {
             "accepted": False,
@@ -221,6 +233,41 @@ def too_large(*, size: int, headers: dict[str, str], remote_addr: str | None) ->
     )
     log.warning("webhook of %d bytes refused from %s", size, remote_addr)
     return Receipt(413, event_id, Reason.TOO_LARGE)
+
+
+def admitted(remote_addr: str | None) -> bool:
+    """Count an unproven request against its address's minute; False past the cap.
+
+    One upsert, atomic on its own: concurrent requests each get their own count back."""
+    cap = settings.FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE
+    minute = QuarantineTally._meta.get_field("minute").get_db_prep_save(
+        timezone.now().replace(second=0, microsecond=0), connection
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_tally_sql(), [remote_addr or "", minute, int(cap >= 1), cap])
+        (seen,) = cursor.fetchone()
+    if seen == cap + 1:  # once a minute per address, not once per request of a flood
+        log.warning(
+            "webhook quarantine from %s over %d requests this minute: the rest are refused "
+            "unstored and counted",
+            remote_addr,
+            cap,
+        )
+    return seen <= cap
+
+
+@cache
+def _tally_sql() -> str:
+    quote, table = connection.ops.quote_name, QuarantineTally._meta.db_table
+    t = quote(table)
+    return (
+        f"INSERT INTO {t} ({quote('remote_addr')}, {quote('minute')}, {quote('seen')}, "
+        f"{quote('kept')}) VALUES (%s, %s, 1, %s) "
+        f"ON CONFLICT ({quote('remote_addr')}, {quote('minute')}) DO UPDATE SET "
+        f"{quote('kept')} = {t}.{quote('kept')} + "
+        f"CASE WHEN {t}.{quote('seen')} < %s THEN 1 ELSE 0 END, "
+        f"{quote('seen')} = {t}.{quote('seen')} + 1 RETURNING {quote('seen')}"
+    )
 
 
 def _repeat(row: dict) -> Receipt:

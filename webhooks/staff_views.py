@@ -43,6 +43,7 @@ def event(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "event": inbound,
         "body_text": text,
+        "body_kept": len(body),
         "body_pretty": pretty,
         "headers": sorted((inbound.headers or {}).items()),
     }

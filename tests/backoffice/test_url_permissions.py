@@ -315,6 +315,7 @@ ADMIN_MODELS: dict[str, set[str]] = {
     "backoffice.auditevent": {VIEW},
     "backoffice.staffsession": {VIEW},
     "webhooks.inboundevent": {VIEW},  # + replay; the rows themselves are read-only
+    "webhooks.quarantinetally": {VIEW},  # unproven webhook requests counted per address and minute
     **{
         label: {VIEW}
         for label in (

@@ -71,3 +71,17 @@ def test_a_member_without_the_permission_gets_403(client):
     sign_in(client, make_staff(None))
     event = stored()
     assert client.get(reverse("webhooks:event", args=[event.pk])).status_code == 403
+
+
+def test_an_unproven_requests_page_says_only_its_first_bytes_are_kept(client):
+    sign_in(client, make_staff("viewer"))
+    event = stored(
+        accepted=False,
+        status=InboundEvent.Status.QUARANTINED,
+        reason=InboundEvent.Reason.MISSING_SIGNATURE,
+        body=b"x" * 1024,
+        body_size=1_048_576,
+    )
+    html = client.get(reverse("webhooks:event", args=[event.pk])).content.decode()
+    assert "1048576 bytes" in html
+    assert "only the first 1024 bytes are kept" in html

@@ -18,14 +18,15 @@ import os
 import secrets
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
-from webhooks.models import InboundEvent
-from webhooks.receiving import allowed_networks
+from webhooks.models import InboundEvent, QuarantineTally
+from webhooks.receiving import UNPROVEN, allowed_networks
 
 SECRET = "receiver-test-secret"
 OLD_SECRET = "receiver-old-secret"
@@ -261,6 +262,8 @@ def receiver_settings(settings):
     settings.FLASHFX_WEBHOOK_ALLOWED_IPS = []
     settings.FLASHFX_WEBHOOK_TRUSTED_PROXIES = 0
     settings.FLASHFX_WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+    settings.FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE = 60
+    settings.FLASHFX_WEBHOOK_QUARANTINE_BODY_BYTES = 1024
     allowed_networks.cache_clear()
     yield settings
     allowed_networks.cache_clear()
@@ -314,12 +317,13 @@ def only_row() -> InboundEvent:
 def assert_quarantined(
     response, reason: str, status_code: int, body: bytes, enqueued
 ) -> InboundEvent:
-    """The request was refused with this code and kept, byte for byte, with its reason."""
+    """The request was refused with this code and kept with its reason: byte for byte when it
+    was signed, its first 1,024 bytes when it never proved to come from FlashFX."""
     assert response.status_code == status_code, response.content
     assert response.json() == {"status": reason}
     row = only_row()
     assert (row.accepted, row.status, row.reason) == (False, "quarantined", reason)
-    assert bytes(row.body) == body
+    assert bytes(row.body) == (body[:1024] if reason in UNPROVEN else body)
     assert row.body_size == len(body)
     assert row.body_sha256 == hashlib.sha256(body).hexdigest()
     assert row.event == "" and row.entity_id == "" and row.event_scheduled_at is None
@@ -780,6 +784,57 @@ def test_an_unsigned_body_is_refused_for_its_signature_before_anything_else(post
     assert_quarantined(
         post(body, {"flashfx-request-id": "r1"}), "missing_signature", 401, body, enqueued
     )
+
+
+def test_an_unsigned_megabyte_keeps_its_first_bytes_its_size_and_the_hash_of_all_of_it(post):
+    body = bytes(range(256)) * 4096  # 1 MiB, the largest body a request may have
+    response = post(body, {"flashfx-signature": "bm90LWEtc2lnbmF0dXJl"})
+    assert response.status_code == 401
+    row = only_row()
+    assert bytes(row.body) == body[:1024]
+    assert (row.body_size, row.body_sha256) == (len(body), hashlib.sha256(body).hexdigest())
+
+
+def test_a_flood_of_unsigned_requests_from_one_address_keeps_a_capped_number_of_rows(
+    post, receiver_settings, enqueued, caplog
+):
+    receiver_settings.FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE = 5
+    answers = [post(b'{"event": "x"}', REMOTE_ADDR="203.0.113.9").status_code for _ in range(12)]
+    assert answers == [401] * 12  # the sender sees no difference
+    assert InboundEvent.objects.filter(remote_addr="203.0.113.9").count() == 5
+    (tally,) = QuarantineTally.objects.all()
+    assert (tally.remote_addr, tally.seen, tally.kept, tally.dropped) == ("203.0.113.9", 12, 5, 7)
+    warned = [r for r in caplog.records if "over 5 requests this minute" in r.getMessage()]
+    assert len(warned) == 1  # once, not once per dropped request
+    # Another address has its own count; FlashFX's signed events are never capped.
+    assert post(b'{"event": "x"}', REMOTE_ADDR="203.0.113.10").status_code == 401
+    body = compact({"event": "deposit_cleared", "id": "d1"})
+    accepted = post(body, signed_headers(body), REMOTE_ADDR="203.0.113.9")
+    assert accepted.status_code == 200
+    assert InboundEvent.objects.filter(accepted=True).count() == 1
+    assert enqueued.call_count == 1
+
+
+def test_oversized_requests_count_against_the_same_cap(post, receiver_settings):
+    receiver_settings.FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE = 2
+    receiver_settings.FLASHFX_WEBHOOK_MAX_BODY_BYTES = 10
+    answers = [post(b"x" * 11, REMOTE_ADDR="198.51.100.7").status_code for _ in range(4)]
+    assert answers == [413] * 4
+    assert InboundEvent.objects.filter(reason="too_large").count() == 2
+    assert QuarantineTally.objects.get().dropped == 2
+
+
+def test_the_cap_is_per_minute(post, receiver_settings):
+    receiver_settings.FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE = 1
+    minute = timezone.now().replace(second=0, microsecond=0)
+    QuarantineTally.objects.create(
+        remote_addr="192.0.2.1", minute=minute - timedelta(minutes=1), seen=40, kept=1
+    )
+    assert post(b"{}", REMOTE_ADDR="192.0.2.1").status_code == 401
+    assert post(b"{}", REMOTE_ADDR="192.0.2.1").status_code == 401
+    assert InboundEvent.objects.count() == 1  # the first of this minute, not the second
+    this_minute = QuarantineTally.objects.get(minute__gte=minute)
+    assert (this_minute.seen, this_minute.kept) == (2, 1)
 
 
 @pytest.mark.parametrize(
