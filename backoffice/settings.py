@@ -144,9 +144,7 @@ FLASHFX_WEBHOOK_SILENCE_MINUTES = env_int("FLASHFX_WEBHOOK_SILENCE_MINUTES", def
 # Requests refused before they prove to come from FlashFX (no or a bad signature, an address
 # off the allow-list, too large): at most this many rows per source address and minute (the
 # rest are answered the same, and counted), each with only the first bytes of its body.
-FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE = env_int(
-    "FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE", default=60
-)
+FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE = env_int("FLASHFX_WEBHOOK_QUARANTINE_PER_MINUTE", default=60)
 FLASHFX_WEBHOOK_QUARANTINE_BODY_BYTES = env_int(
     "FLASHFX_WEBHOOK_QUARANTINE_BODY_BYTES", default=1024
 )
