@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 4
 SANDBOX := $(PY) -m flashfx.sandbox serve --host 127.0.0.1 --port 8001
 
-.PHONY: venv install run sandbox otp lint test browser clean
+.PHONY: venv install lock run sandbox otp lint test browser clean
 
 venv: $(PY)
 
@@ -21,10 +21,19 @@ $(PY):
 
 install: $(STAMP)
 
-# The stamp lives inside .venv, so a fresh venv always gets installed into.
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -e '.[test]'
+# The stamp lives inside .venv, so a fresh venv always gets installed into. Every dependency
+# comes from requirements.lock, pinned with hashes (pip refuses anything else); the project
+# itself is then installed editable without dependencies.
+$(STAMP): pyproject.toml requirements.lock | $(PY)
+	$(PY) -m pip install --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install --no-deps -e .
 	touch $@
+
+# After changing dependencies in pyproject.toml: pin them again (newest allowed versions).
+lock: | $(PY)
+	$(PY) -m pip install -q pip-tools
+	$(VENV)/bin/pip-compile --quiet --extra test --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 run: export DEBUG := true
 run: install
