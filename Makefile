@@ -49,7 +49,7 @@ run: install
 	@echo
 	@echo "  Ctrl-C stops everything."
 	@echo
-	exec $(VENV)/bin/honcho start -f Procfile
+	exec $(PY) -m backoffice.devrun Procfile
 
 otp: export DEBUG := true
 otp: install

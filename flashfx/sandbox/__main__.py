@@ -52,7 +52,7 @@ def _serve(host: str, port: int) -> int:
     from .server import make_server
 
     def stop(*_: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM (honcho, Ctrl-C in make run): stop as cleanly as Ctrl-C
+        raise KeyboardInterrupt  # SIGTERM (make run stopping, docker stop): stop as cleanly as Ctrl-C
 
     signal.signal(signal.SIGTERM, stop)
     server = make_server(host, port)
