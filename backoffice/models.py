@@ -91,3 +91,14 @@ class StaffSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class Heartbeat(models.Model):
+    """The last time something periodic ran: "beat" is written by a task beat schedules
+    (backoffice/tasks.py), so a recent one shows beat and a worker both alive (/readyz)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -320,6 +320,11 @@ if FLASHFX_WEBHOOK_HANDOFF not in ("coalesced", "per-event"):
 if FLASHFX_WEBHOOK_HANDOFF == "coalesced" and not REDIS_URL:
     raise ImproperlyConfigured("FLASHFX_WEBHOOK_HANDOFF=coalesced needs REDIS_URL")
 
+# /readyz (backoffice/readiness.py): beat schedules a heartbeat task this often, and the check
+# fails when the last one ran longer ago than READY_BEAT_STALE_SECONDS.
+READY_HEARTBEAT_SECONDS = env_int("READY_HEARTBEAT_SECONDS", default=30)
+READY_BEAT_STALE_SECONDS = env_int("READY_BEAT_STALE_SECONDS", default=180)
+
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server needed).
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 if REDIS_URL:
@@ -372,6 +377,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "payments-sweep": {"task": "payments.tasks.payments_sweep", "schedule": 60.0},
     # Send approved payouts whose message was lost; recover those a worker left submitting.
     "payouts-sweep": {"task": "payments.tasks.payouts_sweep", "schedule": 60.0},
+    # Proof for /readyz that beat and a worker are alive (backoffice/readiness.py).
+    "beat-heartbeat": {
+        "task": "backoffice.tasks.beat_heartbeat",
+        "schedule": float(READY_HEARTBEAT_SECONDS),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -472,7 +482,7 @@ if not DEBUG:
     # Load balancers probe over plain HTTP; and FlashFX counts any 3xx as a failed delivery, so a
     # webhook that reaches us as HTTP behind a misconfigured proxy is verified by its signature
     # instead of being redirected.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^webhooks/flashfx/?$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^webhooks/flashfx/?$"]
     SECURE_HSTS_SECONDS = 365 * 24 * 60 * 60
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)

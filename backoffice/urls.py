@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("backoffice.accounts_urls")),
     path("audit/", views.audit_trail, name="audit-trail"),
     path("healthz", public(views.healthz), name="healthz"),
+    path("readyz", public(views.readyz), name="readyz"),
     path("admin/", admin.site.urls),
     # deposits/, payouts/, payments/, exports/
     path("", include("payments.urls")),

@@ -10,6 +10,7 @@ ROUTES = {
     "dashboard": "/",
     "audit-trail": "/audit/",
     "healthz": "/healthz",
+    "readyz": "/readyz",
     "login": "/accounts/login/",
     "otp-verify": "/accounts/otp/",
     "step-up": "/accounts/step-up/",

@@ -288,6 +288,7 @@ PAGES = {
         None, verified_status=405
     ),
     "healthz": public(200),
+    "readyz": public(503),  # in the walk no beat has run (and no FlashFX answers): not ready
     # FlashFX's receiver: signed requests, POST only, never a redirect (both spellings).
     "webhooks/flashfx/": public(405),
     "webhooks/flashfx": public(405),
