@@ -3,10 +3,12 @@
     python -m backoffice.devrun [Procfile]
 
 Each process runs in a session of its own, its lines printed with its name in front. Ctrl-C
-(or SIGTERM) stops them all, each the way it stops cleanly: the web server and the sandbox get
-SIGTERM with everything they started (runserver's autoreloader has a child); the Celery worker
-gets SIGTERM in its main process only, which is Celery's warm shutdown: running tasks finish,
-the pool's processes are let go by the worker itself, beat saves its schedule. Signalling the
+(or SIGTERM) stops them all, each the way it stops cleanly. First the Celery worker: SIGTERM
+in its main process only, which is Celery's warm shutdown (running tasks finish, the pool's
+processes are let go by the worker itself, beat saves its schedule), and that is waited for,
+so that a task in flight still has the sandbox and the web server it talks to. Then the web
+server and the sandbox: SIGTERM with everything they started (runserver's autoreloader has a
+child). Signalling the
 pool's processes too, as a process-group kill does (honcho, which `make run` used before), kills
 them mid-task and makes the worker log each as an ERROR. Anything still running after
 STOP_SECONDS is killed, and says so. Exits 0 after a requested stop, else with the status of
@@ -73,19 +75,24 @@ class Runner:
             self.say(name, line.rstrip("\n"))
 
     def stop(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is None:
-                self.say("system", f"stopping {name}")
-                self.signal(name, process, signal.SIGTERM)
+        """The worker first, and wait for it: its running tasks finish while the web server
+        and the sandbox they talk to are still up. Then the rest."""
         deadline = time.monotonic() + STOP_SECONDS
-        for name, process in self.processes.items():
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.say("system", f"{name} still running after {STOP_SECONDS:g} s: killing it")
-                self.signal(name, process, signal.SIGKILL, group=True)
-                process.wait()
-            self.say("system", f"{name} stopped")
+        warm = [n for n in self.processes if n in WARM_SHUTDOWN]
+        for names in (warm, [n for n in self.processes if n not in WARM_SHUTDOWN]):
+            for name in names:
+                if self.processes[name].poll() is None:
+                    self.say("system", f"stopping {name}")
+                    self.signal(name, self.processes[name], signal.SIGTERM)
+            for name in names:
+                process = self.processes[name]
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self.say("system", f"{name} still running after {STOP_SECONDS:g} s: killing it")
+                    self.signal(name, process, signal.SIGKILL, group=True)
+                    process.wait()
+                self.say("system", f"{name} stopped")
 
     def signal(
         self, name: str, process: subprocess.Popen, signum: int, *, group: bool = False
