@@ -31,3 +31,37 @@ def _database_connections_as_for_a_request(task: Task | None = None, **kwargs: o
         return
 
     close_old_connections()
+
+
+@signals.before_task_publish.connect
+def _carry_the_request_id(headers: dict | None = None, **kwargs: object) -> None:
+    """A task published while a request (or a task) runs carries its id (backoffice/log.py)."""
+    from .log import current_request_id
+
+    if headers is not None and "request_id" not in headers:
+        headers["request_id"] = current_request_id()
+
+
+_bound: dict[str, object] = {}  # task id -> the context token, from prerun to postrun
+
+
+@signals.task_prerun.connect
+def _bind_the_request_id(task_id: str = "", task: Task | None = None, **kwargs: object) -> None:
+    from .log import _request_id
+
+    request_id = None
+    if task is not None:  # a worker makes message headers request attributes; apply() does not
+        headers = getattr(task.request, "headers", None) or {}
+        request_id = getattr(task.request, "request_id", None) or headers.get("request_id")
+    if not request_id and task is not None and getattr(task.request, "is_eager", False):
+        request_id = _request_id.get()  # run in its caller's process: the caller's id
+    _bound[task_id] = _request_id.set(request_id or f"task-{task_id}")
+
+
+@signals.task_postrun.connect
+def _unbind_the_request_id(task_id: str = "", **kwargs: object) -> None:
+    from .log import _request_id
+
+    token = _bound.pop(task_id, None)
+    if token is not None:
+        _request_id.reset(token)  # type: ignore[arg-type]

@@ -238,6 +238,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "backoffice.log.RequestIdMiddleware",  # X-Request-ID, on every log record of the request
     "backoffice.middleware.NoStoreMiddleware",  # Cache-Control: no-store on every answer
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -465,11 +466,35 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 LOG_LEVEL = env_str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in logging.getLevelNamesMapping():
     raise ImproperlyConfigured(f"LOG_LEVEL must be a logging level name, not {LOG_LEVEL!r}")
+# "json" (the default with DEBUG off): one JSON object per line, with the time in UTC, the
+# level, the logger, the message, the request id (backoffice/log.py) and any exception.
+# "plain": one line of text, for reading in a terminal (the default with DEBUG on).
+LOG_FORMAT = env_str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'")
+# With JSON logs the worker's records go through the same handler as the web's; in plain
+# mode Celery keeps its own familiar worker format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT == "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "backoffice.log.StderrHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "backoffice.log.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "backoffice.log.StderrHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Drop Django's own console/mail_admins handlers; its records reach the root handler.
     "loggers": {"django": {"level": LOG_LEVEL}},
