@@ -17,12 +17,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from flashfx.errors import FlashFXUnavailable
+from parties.services.calls import PartyError
 
-from .models import Approval, DepositRefund, Payout, PayoutOutbox
-from .services import approvals, payouts, refunds
+from .models import Approval, DepositRefund, Payout, PayoutBatch, PayoutOutbox
+from .services import approvals, payout_batches, payouts, refunds
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +170,78 @@ def payouts_sweep() -> dict[str, int]:
     for outbox_id in submitting:
         payout_recover.delay(outbox_id)
     return {"approved": len(approved), "submitting": len(submitting)}
+
+
+# --- Batch payouts (payments/services/payout_batches.py) -----------------------------------------
+
+
+def payout_batch_enqueue(batch: PayoutBatch) -> None:
+    """Send an APPROVED batch once the current transaction commits."""
+    if batch.state in (PayoutBatch.State.APPROVED, PayoutBatch.State.SENDING):
+        payout_batch_send.delay_on_commit(batch.pk)
+
+
+def _batch_after_approval(approval: Approval) -> None:
+    payout_batch_enqueue(PayoutBatch.objects.get(approval=approval))
+
+
+AFTER_APPROVAL[payout_batches.ACTION] = _batch_after_approval
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def payout_batch_send(self, batch_id: int) -> int:
+    """Make the payouts of rows with bank details (their recipients at FlashFX, once), then
+    start BATCH_SEND_TASKS drains (fewer for a small batch) that the workers share. Safe to run
+    twice: a drain with nothing left approved ends at once. How many drains were started."""
+    batch = PayoutBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return 0
+    try:
+        payout_batches.batch_prepare(batch)
+    except PartyError as exc:  # FlashFX unavailable: the rows not made yet, later
+        log.warning("batch %s: recipients not made yet (%s)", batch.code, exc)
+        if self.request.retries < self.max_retries:
+            payout_batch_drains(batch)  # what is ready goes meanwhile
+            raise self.retry(countdown=min(30 * 2**self.request.retries, 600)) from exc
+    return payout_batch_drains(batch)
+
+
+def payout_batch_drains(batch: PayoutBatch) -> int:
+    waiting = PayoutOutbox.objects.filter(
+        payout__batch=batch, state=PayoutOutbox.State.APPROVED
+    ).count()
+    drains = min(settings.BATCH_SEND_TASKS, -(-waiting // settings.PAYOUT_SEND_GROUP))
+    for _ in range(drains):
+        payout_batch_drain.delay(batch.pk)
+    if not drains:
+        payout_batches.batch_settle(batch)
+    return drains
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def payout_batch_drain(self, batch_id: int) -> int:
+    """Feed the batch's approved payouts to the pipeline a group at a time until none is left
+    approved (other drains share the work under SKIP LOCKED); no answer: recovery, as for one
+    payout. Then settle the batch. How many rows this drain's groups took."""
+    batch = PayoutBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return 0
+    taken = 0
+    while (outcomes := payout_batches.batch_send_next(batch)) is not None:
+        taken += len(outcomes)
+        for sent, outcome in outcomes.items():
+            if outcome == "unknown":
+                payout_recover.apply_async((sent,), countdown=PAYOUT_RECOVER_AFTER_SECONDS)
+    payout_batches.batch_settle(batch)
+    return taken
+
+
+@shared_task
+def payout_batches_sweep() -> dict[str, int]:
+    """Beat: batches with payouts still to be made (a lost message, FlashFX unavailable) are
+    sent again; finished ones are marked done. Approved payouts whose message was lost and
+    payouts left submitting are the payouts sweep's, as for any payout."""
+    due = payout_batches.batches_due()
+    for batch_id in due:
+        payout_batch_send.delay(batch_id)
+    return {"due": len(due), "done": len(payout_batches.batch_settle())}

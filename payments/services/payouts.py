@@ -79,6 +79,28 @@ class PayoutError(Exception):
         self.field = field
 
 
+# A payout of a batch is approved with its batch (payments/services/payout_batches.py, which
+# registers here, at import, how the batch's approval binds a payout's hash): never one by one.
+BatchBinding = Callable[[Payout, PayoutOutbox], bool]
+_batch_binding: list[BatchBinding] = []
+
+
+def register_batch_binding(binds: BatchBinding) -> None:
+    _batch_binding[:] = [binds]
+
+
+def _with_batch(payout: Payout) -> bool:
+    """Approved through its batch: no approval of its own (until a void asks for one)."""
+    return payout.batch_id is not None and payout.approval_id is None
+
+
+def _batch_refusal(payout: Payout) -> str:
+    return (
+        f"This payout belongs to batch {payout.batch.code}: it is approved, declined or "
+        "withdrawn with its batch."
+    )
+
+
 # --- What is sent, and what the approval is bound to ---------------------------------------
 
 
@@ -392,6 +414,8 @@ def payout_edit(*, payout: Payout, by: Any, **changes: Any) -> Payout:
         if payout.approval_id is not None:
             Approval.objects.select_for_update().filter(pk=payout.approval_id).first()
         locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        if _with_batch(locked):
+            raise PayoutError(_batch_refusal(locked))
         if locked.maker_id != by.pk or not by.has_perm(CREATE_PERMISSION):
             raise PayoutError("Only the member who started this payout can change it.")
         if locked.state != State.AWAITING_APPROVAL:
@@ -444,6 +468,8 @@ def payout_edit(*, payout: Payout, by: Any, **changes: Any) -> Payout:
 def payout_cancel(*, payout: Payout, by: Any) -> Payout:
     """AWAITING_APPROVAL -> CANCELLED by its maker; the approval is voided."""
     payout.refresh_from_db()
+    if _with_batch(payout):
+        raise PayoutError(_batch_refusal(payout))
     if payout.maker_id != by.pk:
         raise PayoutError("Only the member who started this payout can withdraw it.")
     with transaction.atomic():
@@ -467,6 +493,8 @@ def approval_blocker(payout: Payout, user: Any) -> str | None:
     """Why `user` may not approve or decline this payout now, or None if they may."""
     if not user.has_perm(APPROVE_PERMISSION):
         return "Your role does not approve payouts."
+    if _with_batch(payout):
+        return _batch_refusal(payout)
     if payout.maker_id == user.pk:
         return "You started this payout; other members must approve it."
     approval = payout.approval
@@ -486,6 +514,8 @@ def payout_approve(*, payout: Payout, by: Any) -> Payout:
     row, in that transaction. The caller enqueues the send after commit. PayoutError says why
     not."""
     payout = Payout.objects.select_related("approval").get(pk=payout.pk)
+    if _with_batch(payout):
+        raise PayoutError(_batch_refusal(payout))
     if payout.maker_id == by.pk:
         raise PayoutError("You started this payout; other members must approve it.")
     if payout.state != State.AWAITING_APPROVAL or payout.approval is None:
@@ -520,6 +550,8 @@ def payout_approve(*, payout: Payout, by: Any) -> Payout:
 def payout_decline(*, payout: Payout, by: Any, note: str = "") -> Payout:
     """Decline the payout's approval: DECLINED (through the approval's on_close)."""
     payout = Payout.objects.select_related("approval").get(pk=payout.pk)
+    if _with_batch(payout):
+        raise PayoutError(_batch_refusal(payout))
     if payout.maker_id == by.pk:
         raise PayoutError("You started this payout; withdraw it instead.")
     if payout.state != State.AWAITING_APPROVAL or payout.approval is None:
@@ -643,6 +675,8 @@ def _locked(payout_id: int) -> Payout:
 
 def _still_approved(payout: Payout, outbox: PayoutOutbox) -> bool:
     """`payout` as _locked read it: still approved, and what would be sent is what was."""
+    if _with_batch(payout):
+        return bool(_batch_binding) and _batch_binding[0](payout, outbox)
     approval = payout.approval
     return (
         approval is not None
