@@ -137,11 +137,24 @@ def payments_sweep() -> dict[str, int]:
 def payout_submit(self, outbox_id: int) -> str:
     """Claim the payout's outbox row and make its createWithdrawal call (a no-op unless it is
     still approved); with no answer, recovery looks it up later."""
-    outcomes = payouts.payouts_send(outbox_id)
+    try:
+        outcomes = payouts.payouts_send(outbox_id)
+    except payouts.RateLimited as exc:  # FlashFX's 429: the rows not sent are approved again
+        _recover_unknown(exc.outcomes)
+        raise self.retry(exc=exc, countdown=_rate_limit_wait(exc, self.request.retries)) from exc
+    _recover_unknown(outcomes)
+    return outcomes[outbox_id]
+
+
+def _recover_unknown(outcomes: dict[int, str]) -> None:
     for sent, outcome in outcomes.items():  # this row and any sent in the same group
         if outcome == "unknown":
             payout_recover.apply_async((sent,), countdown=PAYOUT_RECOVER_AFTER_SECONDS)
-    return outcomes[outbox_id]
+
+
+def _rate_limit_wait(exc: FlashFXUnavailable, retries: int) -> float:
+    """FlashFX's Retry-After when it gave one (§1.4), else a backoff."""
+    return exc.retry_after or min(5 * 2**retries, 300)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
@@ -156,6 +169,8 @@ def payout_recover(self, outbox_id: int) -> str:
         raise self.retry(
             exc=exc, countdown=exc.retry_after or min(30 * 2**self.request.retries, 600)
         ) from exc
+    if outcome == PayoutOutbox.State.APPROVED:  # released after a 429: a send, not a look-up
+        payout_submit.delay(outbox_id)
     if outcome in ("unknown", "wait") and self.request.retries < self.max_retries:
         raise self.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**self.request.retries, 600))
     return outcome  # past max_retries the sweep carries on
@@ -227,11 +242,19 @@ def payout_batch_drain(self, batch_id: int) -> int:
     if batch is None:
         return 0
     taken = 0
-    while (outcomes := payout_batches.batch_send_next(batch)) is not None:
+    while True:
+        try:
+            outcomes = payout_batches.batch_send_next(batch)
+        except payouts.RateLimited as exc:  # FlashFX's 429: this drain waits, then goes on
+            _recover_unknown(exc.outcomes)
+            payout_batch_drain.apply_async(
+                (batch_id,), countdown=_rate_limit_wait(exc, self.request.retries)
+            )
+            return taken
+        if outcomes is None:
+            break
         taken += len(outcomes)
-        for sent, outcome in outcomes.items():
-            if outcome == "unknown":
-                payout_recover.apply_async((sent,), countdown=PAYOUT_RECOVER_AFTER_SECONDS)
+        _recover_unknown(outcomes)
     payout_batches.batch_settle(batch)
     return taken
 

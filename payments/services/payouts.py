@@ -41,7 +41,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from backoffice import audit
-from flashfx.errors import FlashFXError, FlashFXRejected
+from flashfx.errors import FlashFXError, FlashFXRejected, FlashFXUnavailable
 from mirrors.client import flashfx_client
 from mirrors.registry import registry
 from parties.models import Recipient, Sender, SubClient
@@ -77,6 +77,18 @@ class PayoutError(Exception):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class RateLimited(FlashFXUnavailable):
+    """FlashFX answered 429 (docs/flashfx.md §1.4: nothing was executed) during a send: the
+    rows not sent went back to APPROVED for a later claim; try again after `retry_after`
+    seconds. `outcomes`: what payouts_send would have returned for the rest."""
+
+    def __init__(self, exc: FlashFXUnavailable, outcomes: dict[int, str]) -> None:
+        super().__init__(
+            exc.message, operation=exc.operation, retry_after=exc.retry_after, code=exc.code
+        )
+        self.outcomes = outcomes
 
 
 # A payout of a batch is approved with its batch (payments/services/payout_batches.py, which
@@ -805,20 +817,50 @@ def _send(claimed: list[tuple[PayoutOutbox, Payout]]) -> dict[int, str]:
     key; what FlashFX accepted is recorded even when something unexpected stops the loop."""
     outcomes: dict[int, str] = {}
     accepted: list[tuple[PayoutOutbox, Payout, Any]] = []
+    limited: FlashFXUnavailable | None = None
     try:
-        for outbox, payout in claimed:
+        for i, (outbox, payout) in enumerate(claimed):
             try:
                 wire = flashfx_client().create_withdrawal(_wire(outbox.request))
             except FlashFXRejected as exc:
                 outcomes[outbox.pk] = _failed(outbox, payout, exc)
             except FlashFXError as exc:
+                if _rate_limited(exc):  # no more calls while limited: the rest wait
+                    limited = exc  # type: ignore[assignment]
+                    outcomes |= _release(claimed[i:], exc)
+                    break
                 outcomes[outbox.pk] = _no_answer(outbox, payout, exc)
             else:
                 accepted.append((outbox, payout, wire))
     finally:
         if accepted:
             outcomes |= _submitted(accepted, source="reply")
+    if limited is not None:
+        raise RateLimited(limited, outcomes)
     return outcomes
+
+
+def _rate_limited(exc: FlashFXError) -> bool:
+    return isinstance(exc, FlashFXUnavailable) and (
+        exc.status_code == 429 or exc.code == "TOO_MANY_REQUESTS"
+    )
+
+
+def _release(rows: list[tuple[PayoutOutbox, Payout]], exc: FlashFXError) -> dict[int, str]:
+    """429: FlashFX executed nothing (§1.4), so these claimed rows, the limited call's and the
+    ones not called yet, go back to APPROVED: a later claim sends each, with the same key."""
+    note = f"{exc.code or 'HTTP 429'}: {exc.message}"[:500]
+    with transaction.atomic():
+        PayoutOutbox.objects.filter(
+            pk__in=[outbox.pk for outbox, _ in rows], state=Box.SUBMITTING
+        ).update(state=Box.APPROVED, last_error=note)
+        _move_many(
+            [payout for _, payout in rows],
+            old=State.SUBMITTING,
+            to=State.APPROVED,
+            describe=lambda p: ("FlashFX is limiting requests (429); nothing sent, sent later", {}),
+        )
+    return {outbox.pk: Box.APPROVED for outbox, _ in rows}
 
 
 def _no_answer(outbox: PayoutOutbox, payout: Payout, exc: FlashFXError) -> str:

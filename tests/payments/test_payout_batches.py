@@ -471,3 +471,81 @@ def test_rows_and_payouts_match(maker, recipient, sender):
     for row in PayoutBatchRow.objects.filter(batch=batch):
         assert row.payout.code == row.payout_code
         assert row.payload_hash == payout_batches.payout_hash(row.payout)
+
+
+# --- FlashFX's limits and lost answers ----------------------------------------------------------
+
+
+def test_a_429_mid_group_stops_the_calls_and_puts_the_rest_back_approved(
+    maker, approver, recipient, sender, settings, app_sandbox
+):
+    settings.PAYOUT_SEND_GROUP = 5
+    batch = approve(submit(maker, rows_for(recipient, 5), sender=sender), approver)
+    payout_batches.batch_prepare(batch)
+    app_sandbox.faults(rate_limit_429=1, operations=["createWithdrawal"], limit=1)
+    with pytest.raises(payouts.RateLimited) as limited:
+        payout_batches.batch_send_next(batch)
+    assert limited.value.retry_after is not None
+    # The first call was limited: nothing was executed (docs/flashfx.md §1.4), and the
+    # group's other rows were never called: all approved again, none at FlashFX.
+    assert set(limited.value.outcomes.values()) == {PayoutOutbox.State.APPROVED}
+    assert set(batch.payouts.values_list("state", flat=True)) == {PState.APPROVED}
+    assert set(withdrawals_per_code(batch).values()) == {0}
+    outbox = PayoutOutbox.objects.filter(payout__batch=batch).order_by("pk").first()
+    assert outbox.attempts == 1 and outbox.last_error.startswith("TOO_MANY_REQUESTS")
+    # Later, the same requests with the same keys: each sent once.
+    while payout_batches.batch_send_next(batch) is not None:
+        pass
+    assert set(withdrawals_per_code(batch).values()) == {1}
+    assert set(batch.payouts.values_list("state", flat=True)) == {PState.SUBMITTED}
+
+
+def test_429s_and_lost_answers_during_a_batch_leave_one_withdrawal_per_row(
+    maker, approver, recipient, sender, settings, app_sandbox
+):
+    settings.PAYOUT_SEND_GROUP = 4
+    batch = approve(submit(maker, rows_for(recipient, 12), sender=sender), approver)
+    payout_batches.batch_prepare(batch)
+    app_sandbox.faults(
+        rate_limit_429=0.2, commit_then_drop=0.2, operations=["createWithdrawal"], limit=6
+    )
+    for _ in range(40):  # what drains, retries and recovery do, run here in turn
+        try:
+            if payout_batches.batch_send_next(batch) is None:
+                break
+        except payouts.RateLimited:
+            continue
+    app_sandbox.faults(limit=0)
+    long_ago = timezone.now() - timedelta(minutes=10)
+    PayoutOutbox.objects.filter(state=PayoutOutbox.State.SUBMITTING).update(claimed_at=long_ago)
+    for outbox_id in PayoutOutbox.objects.filter(state=PayoutOutbox.State.SUBMITTING).values_list(
+        "pk", flat=True
+    ):
+        assert payouts.payout_recover(outbox_id) == PayoutOutbox.State.SUBMITTED
+    assert set(withdrawals_per_code(batch).values()) == {1}
+    assert payout_batches.batch_settle() == [batch.code]
+
+
+def test_the_drain_task_backs_off_after_a_429_and_finishes_later(
+    maker, approver, recipient, sender, settings, app_sandbox
+):
+    settings.PAYOUT_SEND_GROUP = 3
+    batch = approve(submit(maker, rows_for(recipient, 6), sender=sender), approver)
+    payout_batches.batch_prepare(batch)
+    app_sandbox.faults(rate_limit_429=1, operations=["createWithdrawal"], limit=1)
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the drain scheduled after Retry-After runs now
+    assert tasks.payout_batch_drain.delay(batch.pk).get() == 0  # it gave way to the later one
+    batch.refresh_from_db()
+    assert batch.state == State.DONE
+    assert set(withdrawals_per_code(batch).values()) == {1}
+    first = PayoutOutbox.objects.filter(payout__batch=batch).order_by("pk").first()
+    assert first.attempts == 2  # the limited call and the one that went through
+    events = list(first.payout.events.values_list("to_state", flat=True))
+    assert events == [
+        PState.AWAITING_APPROVAL,
+        PState.APPROVED,
+        PState.SUBMITTING,
+        PState.APPROVED,
+        PState.SUBMITTING,
+        PState.SUBMITTED,
+    ]
