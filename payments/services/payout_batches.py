@@ -767,29 +767,38 @@ def batch_prepare(batch: PayoutBatch) -> int:
         return 0
     made = 0
     pending = batch.rows.filter(dropped=False, payout=None, error="").exclude(new_recipient=None)
-    for row in pending.order_by("row_number"):
-        try:
-            recipient = _recipient_for(batch, row)
-        except PartyRefused as exc:
-            PayoutBatchRow.objects.filter(pk=row.pk, payout=None).update(
-                error=f"FlashFX refused the recipient: {exc.message}"[:500]
+    for row_id in pending.order_by("row_number").values_list("pk", flat=True):
+        # The row stays locked from the look-up to its payout: a second preparer (the sweep,
+        # a task run twice) skips it instead of creating its recipient again.
+        with transaction.atomic():
+            row = (
+                PayoutBatchRow.objects.select_for_update(skip_locked=True)
+                .filter(pk=row_id, payout=None, error="")
+                .first()
             )
-            audit.record(
-                "payout_batch.recipient_refused",
-                obj=batch,
-                details={"code": batch.code, "row": row.row_number, "message": exc.message},
-            )
-            continue
-        made += _make_payout(batch, row, recipient)
+            if row is None:
+                continue
+            try:
+                recipient = _recipient_for(batch, row)
+            except PartyRefused as exc:
+                row.error = f"FlashFX refused the recipient: {exc.message}"[:500]
+                row.save(update_fields=["error"])
+                audit.record(
+                    "payout_batch.recipient_refused",
+                    obj=batch,
+                    details={"code": batch.code, "row": row.row_number, "message": exc.message},
+                )
+                continue
+            _make_payout(batch, row, recipient)
+            made += 1
     _move_batch(batch, from_states=(State.APPROVED,), to=State.SENDING)
     return made
 
 
-def _make_payout(batch: PayoutBatch, row: PayoutBatchRow, recipient: Recipient) -> int:
-    with transaction.atomic():
-        row = PayoutBatchRow.objects.select_for_update().get(pk=row.pk)
-        if row.payout_id is not None:
-            return 0  # another preparer made it
+def _make_payout(batch: PayoutBatch, row: PayoutBatchRow, recipient: Recipient) -> None:
+    """The row's payout, APPROVED with its outbox row, in the caller's transaction (which
+    holds the row locked)."""
+    with transaction.atomic(savepoint=False):
         payout = Payout.objects.create(
             code=row.payout_code,
             recipient=recipient,
@@ -827,7 +836,6 @@ def _make_payout(batch: PayoutBatch, row: PayoutBatchRow, recipient: Recipient) 
                 "payload_hash": row.payload_hash,
             },
         )
-    return 1
 
 
 def batch_send_next(batch: PayoutBatch) -> dict[int, str] | None:

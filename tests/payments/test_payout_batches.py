@@ -26,6 +26,7 @@ from refund_support import app_at
 from staff import make_staff
 
 from backoffice.models import AuditEvent
+from mirrors.client import flashfx_client
 from parties.models import Recipient
 from payments import tasks
 from payments.models import (
@@ -419,8 +420,6 @@ def test_a_recipient_created_before_a_crash_is_found_not_made_again(
     batch = approve(submit(maker, rows, sender=sender, columns=INLINE), approver)
     row = batch.rows.get()
     # The create went through at FlashFX, then the worker died before it was mirrored.
-    from mirrors.client import flashfx_client
-
     flashfx_client().create_recipient(
         {"accountIdType": "PAYID", "currency": "AUD", "payid": "jo@example.com",
          "companyName": "Jo Citizen", "externalId": f"{batch.code}-R{row.row_number}"}
@@ -448,8 +447,6 @@ def test_a_batch_interrupted_mid_send_resumes_through_the_sweeps_without_duplica
     first = PayoutOutbox.objects.filter(payout__batch=batch).order_by("pk")[:3]
     ids = [o.pk for o in first]
     claimed, _ = payouts._claim(ids[0], 3)
-    from mirrors.client import flashfx_client
-
     for outbox, _payout in claimed:
         flashfx_client().create_withdrawal(payouts._wire(outbox.request))
     assert PayoutOutbox.objects.filter(state=PayoutOutbox.State.SUBMITTING).count() == 3
@@ -549,3 +546,29 @@ def test_the_drain_task_backs_off_after_a_429_and_finishes_later(
         PState.SUBMITTING,
         PState.SUBMITTED,
     ]
+
+
+def test_flashfx_unavailable_or_silent_while_making_recipients_never_makes_two(
+    maker, approver, sender, settings, app_sandbox
+):
+    rows = [
+        {"account_name": "Jo Citizen", "payid": "jo@example.com", "amount": "42.00",
+         "reference": "REFUND 1193"},
+        {"account_name": "Kim Lee", "payid": "kim@example.com", "amount": "10.00",
+         "reference": "REFUND 1194"},
+    ]  # fmt: skip
+    batch = approve(submit(maker, rows, sender=sender, columns=INLINE), approver)
+    app_sandbox.faults(http_500=1, operations=["createRecipient"], limit=1)
+    with pytest.raises(payout_batches.PartyError):
+        payout_batches.batch_prepare(batch)
+    assert batch.rows.filter(payout=None).count() == 2  # nothing made, nothing lost
+    assert payout_batches.batches_due() == [batch.pk]
+    # Created at FlashFX, the answer lost: found by its externalId, not created again.
+    app_sandbox.faults(commit_then_drop=1, operations=["createRecipient"], limit=1)
+    assert payout_batches.batch_prepare(batch) == 2
+    assert payout_batches.batches_due() == []
+    for row in batch.rows.all():
+        assert len(flashfx_client().recipients(externalId=f"{batch.code}-R{row.row_number}")) == 1
+    batch = send_all(batch, settings)
+    assert batch.state == State.DONE
+    assert set(withdrawals_per_code(batch).values()) == {1}
