@@ -551,7 +551,11 @@ def batch_approve(*, batch: PayoutBatch, by: Any) -> PayoutBatch:
 def _reask(batch: PayoutBatch, *, reason: str) -> None:
     """Void the batch's approval and ask again, bound to the payouts as they are now."""
     with transaction.atomic():
-        batch = PayoutBatch.objects.select_for_update().select_related("file").get(pk=batch.pk)
+        batch = (
+            PayoutBatch.objects.select_for_update(of=("self",))
+            .select_related("file")
+            .get(pk=batch.pk)
+        )
         if batch.state != State.AWAITING_APPROVAL:
             return
         old = batch.approval
@@ -704,7 +708,11 @@ def batch_cancel(*, batch: PayoutBatch, by: Any) -> PayoutBatch:
         # Lock order as in approving (approval, then batch): an approver signing now waits.
         if batch.approval_id is not None:
             Approval.objects.select_for_update().filter(pk=batch.approval_id).first()
-        locked = PayoutBatch.objects.select_for_update().select_related("approval").get(pk=batch.pk)
+        locked = (
+            PayoutBatch.objects.select_for_update(of=("self",))
+            .select_related("approval")
+            .get(pk=batch.pk)
+        )
         if locked.created_by_id != by.pk:
             raise BatchError("Only the member who submitted this batch can withdraw it.")
         if not _move_batch(locked, from_states=(State.AWAITING_APPROVAL,), to=State.CANCELLED):
@@ -772,8 +780,10 @@ def batch_prepare(batch: PayoutBatch) -> int:
         # a task run twice) skips it instead of creating its recipient again.
         with transaction.atomic():
             row = (
-                PayoutBatchRow.objects.select_for_update(skip_locked=True)
+                # This row alone (its default ordering would join and lock the batch too).
+                PayoutBatchRow.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk=row_id, payout=None, error="")
+                .order_by()
                 .first()
             )
             if row is None:
