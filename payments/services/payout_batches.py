@@ -61,7 +61,15 @@ from ..models import (
     new_payout_code,
 )
 from . import approvals, payouts
-from .batch_file import BatchFileError, BatchRow, Validation, parse, validate
+from .batch_file import (
+    BatchFileError,
+    BatchRow,
+    CellError,
+    Validation,
+    _payee,
+    parse,
+    validate,
+)
 from .payout_policy import payout_policy
 
 ACTION = "payout.batch"
@@ -249,7 +257,7 @@ payouts.register_batch_binding(_binds)
 
 def _check(file: PayoutBatchFile) -> Validation:
     """Parse and check the stored file; its summary updated. BatchFileError if unreadable."""
-    validation = validate(parse(ContentFile(bytes(file.data), name=file.name)))
+    validation = _flag_open_rows(validate(parse(ContentFile(bytes(file.data), name=file.name))))
     file.rows_checked = validation.checked
     file.rows_clean = validation.count
     file.total = validation.total
@@ -270,6 +278,65 @@ def _check(file: PayoutBatchFile) -> Validation:
             ]
         )
     return validation
+
+
+def _flag_open_rows(validation: Validation) -> Validation:
+    """The check's duplicates of the last 30 days look at payouts; a row with bank details of
+    a batch not yet sent has none yet. A row paying the same account the same amount with the
+    same reference as such a row is flagged too (one query; usually none is open)."""
+    if not validation.rows:
+        return validation
+    waiting = (
+        PayoutBatchRow.objects.filter(
+            dropped=False,
+            payout=None,
+            error="",
+            reference__in={r.reference for r in validation.rows},
+            batch__state__in=(State.AWAITING_APPROVAL, State.APPROVED, State.SENDING),
+        )
+        .exclude(new_recipient=None)
+        .select_related("batch")
+    )
+    known = {_row_key(r.new_recipient or {}, r.amount, r.reference): r for r in waiting}
+    if not known:
+        return validation
+    accounts = {
+        r.pk: {f: getattr(r, f) for f in ("account_id_type", "bsb", "account_no", "payid")}
+        for r in Recipient.objects.filter(pk__in={r.recipient_pk for r in validation.rows} - {None})
+    }
+    clean, errors = [], list(validation.errors)
+    for row in validation.rows:
+        account = row.new_recipient if row.recipient_pk is None else accounts[row.recipient_pk]
+        found = known.get(_row_key(account or {}, row.amount, row.reference))
+        if found is None:
+            clean.append(row)
+            continue
+        errors.append(
+            CellError(
+                row=row.row,
+                column="reference",
+                message=f"Row {found.row_number} of batch {found.batch.code} "
+                f"({found.batch.get_state_display().lower()}) already pays this account this "
+                "amount with this reference; if this one is meant too, give it a reference "
+                "of its own.",
+            )
+        )
+    return Validation(
+        rows=tuple(clean),
+        errors=tuple(sorted(errors, key=lambda e: e.row)),
+        checked=validation.checked,
+        currency=validation.currency,
+    )
+
+
+def _row_key(account: dict[str, Any], amount: Any, reference: str) -> tuple:
+    payee = _payee(
+        account.get("account_id_type", ""),
+        account.get("bsb", "") or "",
+        account.get("account_no", "") or "",
+        account.get("payid", "") or "",
+    )
+    return payee, Decimal(amount).quantize(payouts.CENT), reference
 
 
 def batch_upload(*, upload: Any, by: Any) -> tuple[PayoutBatchFile, Validation]:

@@ -572,3 +572,21 @@ def test_flashfx_unavailable_or_silent_while_making_recipients_never_makes_two(
     batch = send_all(batch, settings)
     assert batch.state == State.DONE
     assert set(withdrawals_per_code(batch).values()) == {1}
+
+
+def test_a_row_repeating_a_bank_details_row_of_a_batch_not_sent_yet_is_flagged(
+    maker, sender, app_sandbox
+):
+    rows = [{"account_name": "Jo Citizen", "payid": "jo@example.com", "amount": "42.00",
+             "reference": "REFUND 1193"}]  # fmt: skip
+    first = submit(maker, rows, sender=sender, columns=INLINE)
+    again = rows + [{"account_name": "Jo Citizen", "payid": "JO@example.com", "amount": "42.00",
+                     "reference": "REFUND 1194"}]  # fmt: skip
+    file, validation = payout_batches.batch_upload(
+        upload=csv_upload(csv_bytes(again, INLINE)), by=maker
+    )
+    assert [(e.row, e.column) for e in validation.errors] == [(2, "reference")]
+    assert f"Row 2 of batch {first.code} (awaiting approval)" in validation.errors[0].message
+    assert [r.row for r in validation.rows] == [3] and file.rows_clean == 1
+    payout_batches.batch_cancel(batch=first, by=maker)  # withdrawn: no longer a duplicate
+    assert payout_batches.batch_recheck(file).ok
