@@ -569,13 +569,7 @@ def batch_approval_blocker(batch: PayoutBatch, user: Any) -> str | None:
     approval = batch.approval
     if batch.state != State.AWAITING_APPROVAL or approval is None:
         return f"This batch is {batch.get_state_display().lower()}."
-    if approval.state != Approval.State.PENDING:
-        return f"Its approval is {approval.state}."
-    if approval.expires_at <= timezone.now():
-        return "Its approval has expired."
-    if approval.signatures.filter(signer_id=user.pk).exists():
-        return "You have approved it; it waits for another member."
-    return None
+    return payouts.signing_blocker(approval, user)
 
 
 def _current_hashes(batch: PayoutBatch) -> dict[str, str]:

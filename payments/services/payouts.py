@@ -512,6 +512,12 @@ def approval_blocker(payout: Payout, user: Any) -> str | None:
     approval = payout.approval
     if payout.state != State.AWAITING_APPROVAL or approval is None:
         return f"This payout is {payout.get_state_display().lower()}."
+    return signing_blocker(approval, user)
+
+
+def signing_blocker(approval: Approval, user: Any) -> str | None:
+    """Why `user` may not sign this approval now (decided, expired, signed by them), or None;
+    for a payout's and for a batch's (payout_batches.batch_approval_blocker)."""
     if approval.state != Approval.State.PENDING:
         return f"Its approval is {approval.state}."
     if approval.expires_at <= timezone.now():
