@@ -173,6 +173,7 @@ def payout_recover(self, outbox_id: int) -> str:
         payout_submit.delay(outbox_id)
     if outcome in ("unknown", "wait") and self.request.retries < self.max_retries:
         raise self.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**self.request.retries, 600))
+    _settle_batch_of(outbox_id)
     return outcome  # past max_retries the sweep carries on
 
 
@@ -211,6 +212,8 @@ def payout_batch_send(self, batch_id: int) -> int:
     batch = PayoutBatch.objects.filter(pk=batch_id).first()
     if batch is None:
         return 0
+    if payout_batches.batch_rows_to_prepare(batch):
+        payout_batch_drains(batch)  # the rows naming a recipient go while the others are made
     try:
         payout_batches.batch_prepare(batch)
     except PartyError as exc:  # FlashFX unavailable: the rows not made yet, later
@@ -268,3 +271,12 @@ def payout_batches_sweep() -> dict[str, int]:
     for batch_id in due:
         payout_batch_send.delay(batch_id)
     return {"due": len(due), "done": len(payout_batches.batch_settle())}
+
+
+def _settle_batch_of(outbox_id: int) -> None:
+    """A recovered payout may be its batch's last: done now rather than at the next sweep."""
+    batch_id = (
+        PayoutOutbox.objects.filter(pk=outbox_id).values_list("payout__batch", flat=True).first()
+    )
+    if batch_id is not None:
+        payout_batches.batch_settle(PayoutBatch(pk=batch_id))

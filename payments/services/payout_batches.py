@@ -96,6 +96,7 @@ __all__ = [
     "batch_create",
     "batch_decline",
     "batch_prepare",
+    "batch_rows_to_prepare",
     "batch_progress",
     "batch_recheck",
     "batch_result_csv",
@@ -824,6 +825,11 @@ def _recipient_for(batch: PayoutBatch, row: PayoutBatchRow) -> Recipient:
         return Recipient.objects.get(flashfx_id=found[0].id)
     fields = {**(row.new_recipient or {}), "external_id": ours}
     return recipient_create(fields=fields, actor=batch.created_by)
+
+
+def batch_rows_to_prepare(batch: PayoutBatch) -> bool:
+    """Has the batch rows with bank details whose payout is still to be made?"""
+    return batch.rows.filter(dropped=False, payout=None, error="").exists()
 
 
 def batch_prepare(batch: PayoutBatch) -> int:

@@ -590,3 +590,37 @@ def test_a_row_repeating_a_bank_details_row_of_a_batch_not_sent_yet_is_flagged(
     assert [r.row for r in validation.rows] == [3] and file.rows_clean == 1
     payout_batches.batch_cancel(batch=first, by=maker)  # withdrawn: no longer a duplicate
     assert payout_batches.batch_recheck(file).ok
+
+
+def test_the_recovery_of_a_batchs_last_payout_finishes_the_batch(
+    maker, approver, recipient, sender, app_sandbox
+):
+    batch = approve(submit(maker, rows_for(recipient, 3), sender=sender), approver)
+    payout_batches.batch_prepare(batch)
+    app_sandbox.faults(commit_then_drop=1, operations=["createWithdrawal"], limit=1)
+    while payout_batches.batch_send_next(batch) is not None:
+        pass
+    assert payout_batches.batch_settle() == []  # one answer lost: not final yet
+    lost = PayoutOutbox.objects.get(state=PayoutOutbox.State.SUBMITTING)
+    lost.claimed_at = timezone.now() - timedelta(minutes=10)
+    lost.save(update_fields=["claimed_at"])
+    assert tasks.payout_recover.run(lost.pk) == PayoutOutbox.State.SUBMITTED
+    batch.refresh_from_db()
+    assert batch.state == State.DONE
+    assert set(withdrawals_per_code(batch).values()) == {1}
+
+
+def test_a_batch_mixing_named_recipients_and_bank_details_is_sent_whole(
+    maker, approver, recipient, sender, settings, app_sandbox
+):
+    columns = ("recipient_id", *INLINE)
+    rows = rows_for(recipient, 3) + [
+        {"account_name": "Jo Citizen", "payid": "jo@example.com", "amount": "42.00",
+         "reference": "REFUND 1193"}
+    ]  # fmt: skip
+    batch = send_all(
+        approve(submit(maker, rows, sender=sender, columns=columns), approver), settings
+    )
+    assert batch.state == State.DONE
+    assert batch.payouts.count() == 4
+    assert set(withdrawals_per_code(batch).values()) == {1}
