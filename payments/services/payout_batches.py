@@ -65,6 +65,7 @@ from .batch_file import (
     BatchFileError,
     BatchRow,
     CellError,
+    ParsedFile,
     Validation,
     _payee,
     parse,
@@ -258,7 +259,12 @@ payouts.register_batch_binding(_binds)
 
 def _check(file: PayoutBatchFile) -> Validation:
     """Parse and check the stored file; its summary updated. BatchFileError if unreadable."""
-    validation = _flag_open_rows(validate(parse(ContentFile(bytes(file.data), name=file.name))))
+    return _check_parsed(file)[1]
+
+
+def _check_parsed(file: PayoutBatchFile) -> tuple[ParsedFile, Validation]:
+    parsed = parse(ContentFile(bytes(file.data), name=file.name))
+    validation = _flag_open_rows(validate(parsed))
     file.rows_checked = validation.checked
     file.rows_clean = validation.count
     file.total = validation.total
@@ -278,7 +284,7 @@ def _check(file: PayoutBatchFile) -> Validation:
                 "checked_at",
             ]
         )
-    return validation
+    return parsed, validation
 
 
 def _flag_open_rows(validation: Validation) -> Validation:
@@ -414,7 +420,7 @@ def batch_create(
         raise BatchError("Only the member who uploaded this file can submit it.")
     _one_batch_per_file(file)  # before the check, which would find its payouts duplicates
     try:
-        validation = _check(file)
+        parsed, validation = _check_parsed(file)
     except BatchFileError as exc:  # the file is kept as uploaded; only a rule can change
         raise BatchError(" ".join(exc.problems)) from exc
     if validation.errors and not drop_bad_rows:
@@ -432,7 +438,7 @@ def batch_create(
         # finds the first.
         PayoutBatchFile.objects.select_for_update().get(pk=file.pk)
         _one_batch_per_file(file)
-        return _create(file=file, by=by, sender=sender, validation=validation)
+        return _create(file=file, by=by, sender=sender, parsed=parsed, validation=validation)
 
 
 def _one_batch_per_file(file: PayoutBatchFile) -> None:
@@ -442,7 +448,12 @@ def _one_batch_per_file(file: PayoutBatchFile) -> None:
 
 
 def _create(
-    *, file: PayoutBatchFile, by: Any, sender: Sender | None, validation: Validation
+    *,
+    file: PayoutBatchFile,
+    by: Any,
+    sender: Sender | None,
+    parsed: ParsedFile,
+    validation: Validation,
 ) -> PayoutBatch:
     errors = validation.errors_by_row()
     batch = PayoutBatch.objects.create(
@@ -460,7 +471,6 @@ def _create(
     made: list[Payout] = []
     rows: list[PayoutBatchRow] = []
     hashes: dict[str, str] = {}
-    parsed = parse(ContentFile(bytes(file.data), name=file.name))
     for line in parsed.rows:
         row = PayoutBatchRow(batch=batch, row_number=line.number, cells=line.cells)
         rows.append(row)

@@ -20,10 +20,11 @@ from batch_support import (
 )
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from payout_support import fund, recipient_at_flashfx, sender_at_flashfx
 from refund_support import app_at
-from staff import make_staff
+from staff import make_staff, sign_in
 
 from backoffice.models import AuditEvent
 from mirrors.client import flashfx_client
@@ -624,3 +625,14 @@ def test_a_batch_mixing_named_recipients_and_bank_details_is_sent_whole(
     assert batch.state == State.DONE
     assert batch.payouts.count() == 4
     assert set(withdrawals_per_code(batch).values()) == {1}
+
+
+def test_a_batch_payouts_own_page_says_it_is_approved_with_its_batch(
+    maker, approver, recipient, sender, client
+):
+    batch = submit(maker, rows_for(recipient, 1), sender=sender)
+    payout = batch.payouts.get()
+    sign_in(client, approver)
+    response = client.get(reverse("payments:payout", args=[payout.code]))
+    assert response.status_code == 200
+    assert f"belongs to batch {batch.code}" in response.content.decode()
