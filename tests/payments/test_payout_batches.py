@@ -6,9 +6,11 @@ rows with bank details made recipients once, and a batch resumed after a crash."
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from batch_support import (
     approve,
@@ -636,3 +638,45 @@ def test_a_batch_payouts_own_page_says_it_is_approved_with_its_batch(
     response = client.get(reverse("payments:payout", args=[payout.code]))
     assert response.status_code == 200
     assert f"belongs to batch {batch.code}" in response.content.decode()
+
+
+def test_an_xlsx_file_makes_the_same_batch(maker, recipient, sender):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["recipient_id", "amount", "reference"])
+    sheet.append([recipient.flashfx_id, 1250.5, "INV 1"])
+    sheet.append([recipient.flashfx_id, 75, "INV 2"])
+    data = io.BytesIO()
+    book.save(data)
+    file, validation = payout_batches.batch_upload(
+        upload=csv_upload(data.getvalue(), name="batch.xlsx"), by=maker
+    )
+    assert validation.ok and file.name == "batch.xlsx"
+    batch = payout_batches.batch_create(file=file, by=maker, sender=sender)
+    assert (batch.count, batch.total) == (2, Decimal("1325.50"))
+    assert sorted(batch.payouts.values_list("amount", flat=True)) == [
+        Decimal("75.00"),
+        Decimal("1250.50"),
+    ]
+
+
+def test_a_payout_changed_behind_the_batch_voids_its_approval(maker, approver, recipient, sender):
+    batch = submit(maker, rows_for(recipient, 2), sender=sender)
+    Payout.objects.filter(pk=batch.payouts.first().pk).update(amount=Decimal("9999.00"))
+    with pytest.raises(BatchError, match="asked for again"):
+        payout_batches.batch_approve(batch=batch, by=approver)
+    assert AuditEvent.objects.filter(action="payout_batch.reasked").count() == 1
+    assert not PayoutOutbox.objects.exists()
+
+
+def test_an_approval_tampered_with_after_it_was_given_sends_nothing(
+    maker, approver, recipient, sender, settings
+):
+    batch = approve(submit(maker, rows_for(recipient, 2), sender=sender), approver)
+    payload = batch.approval.payload
+    code = next(iter(payload["payouts"]))
+    payload["payouts"][code] = "0" * 64
+    Approval.objects.filter(pk=batch.approval_id).update(payload=payload)
+    batch = send_all(batch, settings)
+    assert set(withdrawals_per_code(batch).values()) == {0}
+    assert set(batch.payouts.values_list("state", flat=True)) == {PState.AWAITING_APPROVAL}
