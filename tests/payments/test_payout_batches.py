@@ -680,3 +680,24 @@ def test_an_approval_tampered_with_after_it_was_given_sends_nothing(
     batch = send_all(batch, settings)
     assert set(withdrawals_per_code(batch).values()) == {0}
     assert set(batch.payouts.values_list("state", flat=True)) == {PState.AWAITING_APPROVAL}
+
+
+def test_a_single_payout_limited_by_a_429_is_sent_once_on_the_tasks_retry(
+    maker, approver, recipient, sender, settings, app_sandbox
+):
+    payout = payouts.payout_create(
+        by=maker,
+        recipient=recipient,
+        sender=sender,
+        amount=Decimal("25.00"),
+        reference="INV 429",
+        reason="SERVICES",
+    )
+    payouts.payout_approve(payout=payout, by=approver)
+    outbox = PayoutOutbox.objects.get(payout=payout)
+    app_sandbox.faults(rate_limit_429=1, operations=["createWithdrawal"], limit=1)
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the retry after Retry-After runs at once
+    assert tasks.payout_submit.delay(outbox.pk).get() == PayoutOutbox.State.SUBMITTED
+    outbox.refresh_from_db()
+    assert outbox.attempts == 2
+    assert len(flashfx_client().withdrawals(externalId=payout.code)) == 1
