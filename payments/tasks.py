@@ -267,7 +267,7 @@ def payout_batches_sweep() -> dict[str, int]:
     """Beat: batches with payouts still to be made (a lost message, FlashFX unavailable) are
     sent again; finished ones are marked done. Approved payouts whose message was lost and
     payouts left submitting are the payouts sweep's, as for any payout."""
-    due = payout_batches.batches_due()
+    due = payout_batches.batches_due(stuck_after=PAYOUT_STUCK_AFTER)
     for batch_id in due:
         payout_batch_send.delay(batch_id)
     return {"due": len(due), "done": len(payout_batches.batch_settle())}

@@ -34,13 +34,14 @@ import hashlib
 import io
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from backoffice import audit
@@ -941,25 +942,25 @@ def batch_send_next(batch: PayoutBatch) -> dict[int, str] | None:
     return payouts.payouts_send(outbox_id)
 
 
-def batches_due() -> list[int]:
+def batches_due(*, stuck_after: timedelta = timedelta(0)) -> list[int]:
     """For the sweep: approved or sending batches with rows whose payout is still to be made
-    (their message lost, or FlashFX was unavailable)."""
-    return list(
-        PayoutBatch.objects.filter(
-            state__in=(State.APPROVED, State.SENDING),
-            rows__dropped=False,
-            rows__payout=None,
-            rows__error="",
-        )
-        .distinct()
-        .values_list("pk", flat=True)
+    (their message lost, or FlashFX was unavailable), and batches approved more than
+    `stuck_after` ago whose sending never started (the message after the approval lost)."""
+    unmade = Q(
+        state__in=(State.APPROVED, State.SENDING),
+        rows__dropped=False,
+        rows__payout=None,
+        rows__error="",
     )
+    unstarted = Q(state=State.APPROVED, approved_at__lte=timezone.now() - stuck_after)
+    return sorted(set(PayoutBatch.objects.filter(unmade | unstarted).values_list("pk", flat=True)))
 
 
 def batch_settle(batch: PayoutBatch | None = None) -> list[str]:
-    """Sending batches whose every payout is final (and every row with bank details has its
-    payout or its error) become DONE; their codes."""
-    sending = PayoutBatch.objects.filter(state=State.SENDING)
+    """Approved or sending batches whose every payout is final (and every row with bank details
+    has its payout or its error) become DONE; their codes. (Approved: the payouts sweep may
+    have sent them all though the batch's own message was lost.)"""
+    sending = PayoutBatch.objects.filter(state__in=(State.APPROVED, State.SENDING))
     if batch is not None:
         sending = sending.filter(pk=batch.pk)
     done = []
@@ -969,14 +970,13 @@ def batch_settle(batch: PayoutBatch | None = None) -> list[str]:
         if candidate.payouts.exclude(state__in=FINAL).exists():
             continue
         with transaction.atomic():
-            if _move_batch(
-                candidate, from_states=(State.SENDING,), to=State.DONE, done_at=timezone.now()
-            ):
+            old = candidate.state
+            if _move_batch(candidate, from_states=(old,), to=State.DONE, done_at=timezone.now()):
                 progress = batch_progress(candidate)
                 audit.record(
                     "payout_batch.done",
                     obj=candidate,
-                    before={"state": State.SENDING},
+                    before={"state": old},
                     after={"state": State.DONE},
                     details={
                         "code": candidate.code,

@@ -701,3 +701,42 @@ def test_a_single_payout_limited_by_a_429_is_sent_once_on_the_tasks_retry(
     outbox.refresh_from_db()
     assert outbox.attempts == 2
     assert len(flashfx_client().withdrawals(externalId=payout.code)) == 1
+
+
+def test_a_batch_whose_message_after_approval_was_lost_is_sent_by_the_sweeps(
+    maker, approver, recipient, sender, settings, app_sandbox
+):
+    columns = ("recipient_id", *INLINE)
+    rows = rows_for(recipient, 3) + [
+        {"account_name": "Jo Citizen", "payid": "jo@example.com", "amount": "42.00",
+         "reference": "REFUND 1193"}
+    ]  # fmt: skip
+    batch = approve(submit(maker, rows, sender=sender, columns=columns), approver)
+    assert payout_batches.batches_due(stuck_after=timedelta(minutes=2)) == [batch.pk]  # row 5
+    long_ago = timezone.now() - timedelta(minutes=10)
+    PayoutOutbox.objects.update(created_at=long_ago)
+    PayoutBatch.objects.filter(pk=batch.pk).update(approved_at=long_ago)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    tasks.payouts_sweep()  # the payouts named in the file go, as any approved payout
+    assert set(withdrawals_per_code(batch).values()) == {0, 1}
+    batch.refresh_from_db()
+    assert batch.state == State.APPROVED  # its row with bank details has no payout yet
+    tasks.payout_batches_sweep()
+    batch.refresh_from_db()
+    assert batch.state == State.DONE
+    assert set(withdrawals_per_code(batch).values()) == {1}
+
+
+def test_a_batch_sent_whole_by_the_payouts_sweep_is_settled_by_the_batch_sweep(
+    maker, approver, recipient, sender, settings
+):
+    batch = approve(submit(maker, rows_for(recipient, 3), sender=sender), approver)
+    long_ago = timezone.now() - timedelta(minutes=10)
+    PayoutOutbox.objects.update(created_at=long_ago)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    tasks.payouts_sweep()
+    assert payout_batches.batches_due(stuck_after=timedelta(minutes=2)) == []  # not stuck yet
+    assert tasks.payout_batches_sweep() == {"due": 0, "done": 1}
+    batch.refresh_from_db()
+    assert batch.state == State.DONE
+    assert set(withdrawals_per_code(batch).values()) == {1}
