@@ -128,7 +128,7 @@ class BatchProgress:
     by_state: dict[str, int]  # Payout.State (or "preparing") -> how many
     by_status: dict[str, int]  # FlashFX's withdrawal status -> how many
     sent: int  # FlashFX has them (SUBMITTED)
-    failed: int  # not sent: FlashFX refused them, or their recipient
+    failed: int  # never sent: refused (the payout or its recipient) or closed (declined, ...)
     done: bool  # nothing more is sent for this batch
 
     @property
