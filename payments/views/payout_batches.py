@@ -261,7 +261,7 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
     section alone (it polls itself while the batch is in flight)."""
     context = _detail_context(request, _batch(code))
     if is_fragment_request(request):
-        return render(request, "payments/payout_batches/_progress.html", context)
+        return render(request, "payments/payout_batches/_poll.html", context)
     return render(request, "payments/payout_batches/detail.html", context)
 
 

@@ -105,6 +105,7 @@ def test_a_csv_with_bad_rows_is_fixed_approved_and_every_payout_confirmed(
     expect(page.locator("#batch-count")).to_have_text("4")
     expect(page.locator("#batch-approvals")).to_contain_text("0 of 1")
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(page.get_by_role("button", name="Withdraw the batch")).to_be_visible()
     shot("03-awaiting-approval")
     mark_document(page)
 
@@ -135,6 +136,7 @@ def test_a_csv_with_bad_rows_is_fixed_approved_and_every_payout_confirmed(
     expect(page.locator("#batch-state")).to_have_text("Done", timeout=15_000)
     expect(page.locator("#batch-progress-bar")).to_have_attribute("value", "4")
     expect(page.locator("#batch-statuses")).to_have_text("CONFIRMED: 4", timeout=30_000)
+    expect(page.get_by_role("button", name="Withdraw the batch")).to_have_count(0)  # swapped
     statuses = page.locator("#batch-results tbody .row-status")
     expect(statuses).to_have_text(["CONFIRMED"] * 4)
     shot("05-confirmed")

@@ -200,7 +200,12 @@ def test_the_maker_is_refused_and_an_approver_approves_and_every_payout_is_sent(
     assert text.count('id="batch-progress"') == 1
     assert "<h1>" not in text and 'id="batch-sent">4 of 4 sent<' in text
     assert '<progress id="batch-progress-bar" max="4" value="4">' in text
+    for payout in batch.payouts.all():  # each row's code opens its payout's page
+        assert f'<a href="/payouts/{payout.code}/"><code>{payout.code}</code></a>' in text
     assert "HX-Request" in fragment["Vary"]
+    # The actions follow out of band: nothing left to approve.
+    actions = text.split('id="batch-actions"')[1]
+    assert 'hx-swap-oob="true"' in actions.split(">")[0] and ">Approve<" not in actions
 
 
 def test_the_result_file_is_downloaded_with_a_line_per_row(client, recipient, sender, settings):
