@@ -111,23 +111,27 @@ def test_a_csv_with_bad_rows_is_fixed_approved_and_every_payout_confirmed(
 
     # The approver, in a browser of their own; their code is older than the step-up allows.
     settings.STAFF_STEP_UP_MAX_AGE_SECONDS = 3
-    other = browser.new_context(viewport={"width": 1280, "height": 800})
+    other = browser.new_context(viewport=page.viewport_size)
     try:
         second = other.new_page()
         second.on("console", watch.on_console)
         device = sign_in(second, base, approver)
         second.goto(f"{base}/payouts/batches/{batch.code}/")
+        # What the approver weighs: the count, the total, every row.
         expect(second.locator("#batch-total")).to_have_text("AUD 1195.20")
+        expect(second.locator("#batch-results tbody tr")).to_have_count(4)
+        expect(second.get_by_label("Why decline")).to_be_visible()
         second.wait_for_timeout(3100)
         second.get_by_role("button", name="Approve").click()
         expect(second.get_by_role("heading", name="Confirm it is you")).to_be_visible()
         assert PayoutBatch.objects.get().state == "awaiting_approval"
+        shot("04-step-up", second)
         second.fill("input[name=token]", code(device, steps_ahead=1))
         second.get_by_role("button", name="Confirm").click()
         expect(second).to_have_url(f"{base}/payouts/batches/{batch.code}/")
         second.get_by_role("button", name="Approve").click()
         expect(second.get_by_text(f"Approved: batch {batch.code}, 4 payouts")).to_be_visible()
-        shot("04-approved", second)
+        shot("05-approved", second)
     finally:
         other.close()
 
@@ -139,7 +143,7 @@ def test_a_csv_with_bad_rows_is_fixed_approved_and_every_payout_confirmed(
     expect(page.get_by_role("button", name="Withdraw the batch")).to_have_count(0)  # swapped
     statuses = page.locator("#batch-results tbody .row-status")
     expect(statuses).to_have_text(["CONFIRMED"] * 4)
-    shot("05-confirmed")
+    shot("06-confirmed")
     assert still_same_document(page)
 
     # The result file: a line per row with our code, FlashFX's id and the status.

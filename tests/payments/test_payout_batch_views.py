@@ -27,19 +27,15 @@ NEW = "/payouts/batches/new/"
 
 
 @pytest.fixture
-def app_sandbox(sandbox, settings):
+def recipient(sandbox, settings):
+    """A recipient at FlashFX (the sandbox, which the app's client calls), mirrored; money."""
     with app_at(sandbox, settings):
         fund(sandbox)
-        yield sandbox
+        yield recipient_at_flashfx()
 
 
 @pytest.fixture
-def recipient(app_sandbox):
-    return recipient_at_flashfx()
-
-
-@pytest.fixture
-def sender(app_sandbox):
+def sender(recipient):
     return sender_at_flashfx()
 
 
