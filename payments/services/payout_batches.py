@@ -626,18 +626,20 @@ def batch_approve(*, batch: PayoutBatch, by: Any) -> PayoutBatch:
 def _reask(batch: PayoutBatch, *, reason: str) -> None:
     """Void the batch's approval and ask again, bound to the payouts as they are now."""
     with transaction.atomic():
+        # Lock order as in approving and withdrawing: the approval, then the batch.
+        if batch.approval_id is not None:
+            Approval.objects.select_for_update().filter(pk=batch.approval_id).first()
         batch = (
             PayoutBatch.objects.select_for_update(of=("self",))
-            .select_related("file")
+            .select_related("file", "approval")
             .get(pk=batch.pk)
         )
         if batch.state != State.AWAITING_APPROVAL:
             return
         old = batch.approval
         if old is not None:
-            Approval.objects.select_for_update().get(pk=old.pk)
             approvals.approval_void(old, reason=reason)
-        rows = list(batch.rows.filter(dropped=False).select_related("payout__recipient"))
+        rows = list(batch.rows.filter(dropped=False))
         hashes = _current_hashes(batch)
         for row in rows:
             row.payload_hash = hashes[row.payout_code]
