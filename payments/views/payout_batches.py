@@ -51,9 +51,18 @@ SETTLED = {"CONFIRMED", *Withdrawal.FINAL}
 @require_safe
 @permission_required(VIEW_PERMISSION, raise_exception=True)
 def batch_list(request: HttpRequest) -> HttpResponse:
-    batches = PayoutBatch.objects.select_related("created_by").order_by("-created_at", "-id")
+    state = request.GET.get("state", "")
+    if state not in PayoutBatch.State.values:
+        state = ""
+    batches = PayoutBatch.objects.select_related("created_by", "file").order_by(
+        "-created_at", "-id"
+    )
+    if state:
+        batches = batches.filter(state=state)
     context = {
         "batches": batches[:LIST_SIZE],
+        "state": state,
+        "states": PayoutBatch.State.choices,
         "may_create": request.user.has_perm(payout_batches.CREATE_PERMISSION),
     }
     return render(request, "payments/payout_batches/list.html", context)

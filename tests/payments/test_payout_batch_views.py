@@ -260,4 +260,11 @@ def test_the_list_shows_batches_and_the_payouts_page_links_to_it(client, recipie
     page = client.get("/payouts/batches/").content.decode()
     assert f'<a href="{batch.get_absolute_url()}"><code>{batch.code}</code></a>' in page
     assert "AUD 20.00" in page and "Upload a batch file" not in page
+    waiting = client.get("/payouts/batches/?state=awaiting_approval").content.decode()
+    assert batch.code in waiting
+    assert "No batches match." in client.get("/payouts/batches/?state=done").content.decode()
+    assert batch.code in client.get("/payouts/batches/?state=nonsense").content.decode()
+    # The approvals page leads to the batch's own page.
+    approvals = client.get("/approvals/").content.decode()
+    assert f'<a href="{batch.get_absolute_url()}">Open the batch</a>' in approvals
     assert client.get("/payouts/batches/NOPE/").status_code == 404
