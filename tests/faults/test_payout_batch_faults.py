@@ -33,8 +33,6 @@ from staff import make_staff
 
 from backoffice import audit
 from mirrors.client import flashfx_client
-from mirrors.registry import registry
-from parties.models import Recipient, Sender
 from payments import tasks
 from payments.models import Payout, PayoutBatch, PayoutOutbox
 from payments.services import payout_batches
@@ -45,35 +43,9 @@ Box = PayoutOutbox.State
 PState = Payout.State
 ROWS = 60
 COLUMNS = ("recipient_id", "account_name", "payid", "amount", "reference")
-RECIPIENT = {
-    "accountIdType": "BSB",
-    "currency": "AUD",
-    "bsb": "062000",
-    "accountNo": "12345678",
-    "firstName": "Mia",
-    "lastName": "Ng",
-}
-SENDER = {
-    "companyName": "Demo Company Pty Ltd",
-    "email": "accounts@demo.example",
-    "address": {"street": "1 Martin Place", "suburb": "Sydney", "country": "AU"},
-}
 
 
 # --- A batch, approved ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def parties(app_sandbox) -> tuple[Recipient, Sender]:
-    """A funded balance, and a recipient and a sender at FlashFX, mirrored here."""
-    funding = app_sandbox.receive_deposit("100000.00")
-    assert app_sandbox.advance("deposits", funding["id"], "CONFIRMED").status_code == 200
-    client = flashfx_client()
-    wire = client.recipient(client.create_recipient(RECIPIENT).id)
-    registry.get("recipients").apply(wire, observed_at=timezone.now(), source="sync")
-    sender = client.sender(client.create_sender(SENDER).id)
-    registry.get("senders").apply(sender, observed_at=timezone.now(), source="sync")
-    return Recipient.objects.get(flashfx_id=wire.id), Sender.objects.get(flashfx_id=sender.id)
 
 
 def approved_batch(parties, *, rows: int = ROWS, bank_details: int = 0) -> PayoutBatch:
