@@ -38,6 +38,7 @@ from .payouts import VIEW_PERMISSION
 
 DECISIONS = ("approve", "decline")
 LIST_SIZE = 100
+RESULT_ROWS_PAGE = 100  # rows' outcomes per page of a batch's page
 CLEAN_ROWS_SHOWN = 200  # a check page lists this many clean rows; the count and total say all
 # After a batch is done FlashFX's statuses keep arriving (PENDING -> CONFIRMED, §3.3.3): its
 # page follows them a while.
@@ -232,6 +233,25 @@ def _poll_seconds(batch: PayoutBatch, progress: payout_batches.BatchProgress) ->
     return settings.BATCH_PAGE_POLL_SECONDS
 
 
+def _results_page(request: HttpRequest, batch: PayoutBatch) -> dict[str, Any]:
+    """One page of the rows' outcomes (?rows=<page>): the poll of a 1,000-row batch stays
+    small; the result file has every row."""
+    results = payout_batches.batch_result_rows(batch)
+    pages = max(1, -(-len(results) // RESULT_ROWS_PAGE))
+    number = request.GET.get("rows", "1")
+    number = min(int(number), pages) if number.isdigit() and int(number) > 0 else 1
+    start = (number - 1) * RESULT_ROWS_PAGE
+    return {
+        "results": results[start : start + RESULT_ROWS_PAGE],
+        "results_count": len(results),
+        "results_first": start + 1,
+        "results_last": min(start + RESULT_ROWS_PAGE, len(results)),
+        "results_page": number,
+        "results_previous": number - 1 if number > 1 else None,
+        "results_next": number + 1 if number < pages else None,
+    }
+
+
 def _detail_context(request: HttpRequest, batch: PayoutBatch) -> dict[str, Any]:
     user = request.user
     progress = payout_batches.batch_progress(batch)
@@ -241,7 +261,7 @@ def _detail_context(request: HttpRequest, batch: PayoutBatch) -> dict[str, Any]:
     return {
         "batch": batch,
         "progress": progress,
-        "results": payout_batches.batch_result_rows(batch),
+        **_results_page(request, batch),
         "approval": approval,
         "signers": approvals.approval_signers(approval) if approval else [],
         "poll_seconds": _poll_seconds(batch, progress),

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 import pytest
 from batch_support import approve, csv_bytes, csv_upload, rows_for, submit, withdrawals_per_code
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from payout_support import fund, recipient_at_flashfx, sender_at_flashfx
 from refund_support import app_at
@@ -268,3 +270,36 @@ def test_the_list_shows_batches_and_the_payouts_page_links_to_it(client, recipie
     approvals = client.get("/approvals/").content.decode()
     assert f'<a href="{batch.get_absolute_url()}">Open the batch</a>' in approvals
     assert client.get("/payouts/batches/NOPE/").status_code == 404
+
+
+def test_the_batch_page_and_its_poll_take_a_constant_number_of_queries(client, recipient, sender):
+    as_member(client, "approver")
+    maker = make_staff("operator")
+
+    def queries(count: int, prefix: str) -> tuple[int, int]:
+        batch = submit(maker, rows_for(recipient, count, prefix=prefix), sender=sender)
+        with CaptureQueriesContext(connection) as page:
+            assert client.get(batch.get_absolute_url()).status_code == 200
+        with CaptureQueriesContext(connection) as poll:
+            client.get(batch.get_absolute_url(), headers={"HX-Request": "true"})
+        return len(page), len(poll)
+
+    assert queries(2, "A") == queries(25, "B")
+
+
+def test_a_large_batchs_rows_are_shown_a_page_at_a_time_and_the_poll_keeps_its_page(
+    client, recipient, sender, settings
+):
+    batch = submit(make_staff("operator"), rows_for(recipient, 105), sender=sender)
+    as_member(client, "approver")
+    first = client.get(batch.get_absolute_url()).content.decode()
+    assert first.count('<tr id="result-row-') == 100 and "1 to 100 of 105" in first
+    assert 'href="?rows=2">Next rows<' in first and "Previous rows" not in first
+    second = client.get(batch.get_absolute_url() + "?rows=2", headers={"HX-Request": "true"})
+    text = second.content.decode()
+    assert text.count('<tr id="result-row-') == 5 and '<tr id="result-row-102">' in text
+    assert f'hx-get="{batch.get_absolute_url()}?rows=2"' in text
+    assert 'href="?rows=1">Previous rows<' in text
+    beyond = client.get(batch.get_absolute_url() + "?rows=99").content.decode()
+    assert "101 to 105 of 105" in beyond
+    assert "1 to 100 of 105" in client.get(batch.get_absolute_url() + "?rows=x").content.decode()
