@@ -156,6 +156,10 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     if not pk:
         return _new_page(request)
     file = _own_file(request, pk)
+    live = file.batches.exclude(state__in=payout_batches.CLOSED).first()
+    if live is not None:  # submitted already: its rows would now be its own duplicates
+        messages.info(request, f"{file.name} was submitted as batch {live.code}.")
+        return redirect(live)
     try:
         validation = payout_batches.batch_recheck(file)
     except BatchFileError as exc:

@@ -10,6 +10,7 @@ import csv
 import io
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from batch_support import approve, csv_bytes, csv_upload, rows_for, submit, withdrawals_per_code
 from django.db import connection
@@ -99,6 +100,8 @@ def test_a_clean_file_shows_count_and_total_and_is_submitted_with_the_step_up(
     assert (batch.count, batch.total, batch.created_by) == (3, Decimal("37.50"), maker)
     page = client.get(response["Location"]).content.decode()
     assert f"Batch {batch.code}: 3 payouts, AUD 37.50, wait for approval." in page
+    back = client.get(file_page)  # the check of a file submitted leads to its batch
+    assert back.status_code == 302 and back["Location"] == batch.get_absolute_url()
     assert 'id="batch-state">Awaiting approval<' in page
     assert ">Approve<" not in page  # never its maker
 
@@ -303,3 +306,17 @@ def test_a_large_batchs_rows_are_shown_a_page_at_a_time_and_the_poll_keeps_its_p
     beyond = client.get(batch.get_absolute_url() + "?rows=99").content.decode()
     assert "101 to 105 of 105" in beyond
     assert "1 to 100 of 105" in client.get(batch.get_absolute_url() + "?rows=x").content.decode()
+
+
+def test_an_xlsx_file_is_uploaded_and_checked_like_a_csv(client, recipient):
+    as_member(client, "operator")
+    book = openpyxl.Workbook()
+    book.active.append(["recipient_id", "amount", "reference"])
+    book.active.append([recipient.flashfx_id, 1250.5, "INV 1"])
+    book.active.append([recipient.flashfx_id, -3, "INV 2"])
+    data = io.BytesIO()
+    book.save(data)
+    response = client.post(NEW, {"file": csv_upload(data.getvalue(), "batch.xlsx")})
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="batch-total">AUD 1250.50<' in page
+    assert 'class="cell-error" data-column="amount">-3<' in page
