@@ -263,3 +263,38 @@ def test_flashfx_committing_then_dropping_calls_mid_batch_leaves_one_withdrawal_
     calls = workers.calls("CreateWithdrawal")
     assert len(calls) == 40, calls  # recovery found each dropped one: no second call
     assert len([line for line in calls if "OutcomeUnknown" in line]) == dropped, calls
+
+
+def test_a_worker_killed_while_making_the_new_payees_makes_each_once(parties, app_sandbox, workers):
+    """Twelve rows, eight of them new payees by PayID: after approval the batch's send task
+    makes their recipients at FlashFX one at a time, each under our externalId (the batch's
+    code and the row's number). FlashFX takes 1 s per createRecipient; the worker is SIGKILLed
+    during the third, which FlashFX finishes all the same. A fresh worker runs what was queued
+    (the named rows' drains) and beat's batch sweep sends the batch again: the recipient made
+    by the dead call is found by its externalId, not made again; every row is sent once."""
+    app_sandbox.faults(slow=1, slow_seconds=1, operations=["createRecipient"])
+    batch = approved_batch(parties, rows=12, bank_details=8)
+    rows = list(batch.rows.exclude(new_recipient=None).order_by("row_number"))
+    ours = [payout_batches.recipient_external_id(batch, row) for row in rows]
+
+    def made() -> list[int]:
+        return [len(flashfx_client().recipients(externalId=e)) for e in ours]
+
+    first = workers.start()
+    publish(batch)
+    wait_until(lambda: sum(made()) == 2, timeout=30, what="FlashFX to make two new payees")
+    pause(0.5)  # the third call is out
+    workers.kill(first)
+    pause(1.0)  # ... and FlashFX finishes it
+    assert made()[:3] == [1, 1, 1] and sum(made()) == 3, made()
+    assert batch.rows.filter(payout=None).count() == 6  # the third's answer was lost with it
+    assert len(workers.calls("CreateRecipient")) == 2
+
+    app_sandbox.faults(slow=0)
+    workers.start()
+    tasks.payout_batches_sweep.delay()
+    wait_done(batch)
+
+    assert made() == [1] * len(rows)
+    assert len(workers.calls("CreateRecipient")) == 2 + 5  # the five never asked for
+    assert_each_row_sent_once(batch)
