@@ -269,9 +269,10 @@ def test_a_worker_killed_while_making_the_new_payees_makes_each_once(parties, ap
     """Twelve rows, eight of them new payees by PayID: after approval the batch's send task
     makes their recipients at FlashFX one at a time, each under our externalId (the batch's
     code and the row's number). FlashFX takes 1 s per createRecipient; the worker is SIGKILLed
-    during the third, which FlashFX finishes all the same. A fresh worker runs what was queued
-    (the named rows' drains) and beat's batch sweep sends the batch again: the recipient made
-    by the dead call is found by its externalId, not made again; every row is sent once."""
+    during the third call or so, which FlashFX finishes all the same. A fresh worker runs what
+    was queued (the named rows' drains) and beat's batch sweep sends the batch again: the
+    recipient made by the dead call is found by its externalId, not made again; every row is
+    sent once."""
     app_sandbox.faults(slow=1, slow_seconds=1, operations=["createRecipient"])
     batch = approved_batch(parties, rows=12, bank_details=8)
     rows = list(batch.rows.exclude(new_recipient=None).order_by("row_number"))
@@ -282,13 +283,15 @@ def test_a_worker_killed_while_making_the_new_payees_makes_each_once(parties, ap
 
     first = workers.start()
     publish(batch)
-    wait_until(lambda: sum(made()) == 2, timeout=30, what="FlashFX to make two new payees")
-    pause(0.5)  # the third call is out
+    wait_until(lambda: sum(made()) >= 2, timeout=30, what="FlashFX to make two new payees")
+    pause(0.5)  # the next call is out
     workers.kill(first)
-    pause(1.0)  # ... and FlashFX finishes it
-    assert made()[:3] == [1, 1, 1] and sum(made()) == 3, made()
-    assert batch.rows.filter(payout=None).count() == 6  # the third's answer was lost with it
-    assert len(workers.calls("CreateRecipient")) == 2
+    pause(1.5)  # ... and FlashFX finishes it
+    answered = len(workers.calls("CreateRecipient"))
+    held = sum(made())
+    assert held == answered + 1 < len(rows), (answered, made())  # the dead call made one
+    assert made() == [1] * held + [0] * (len(rows) - held)
+    assert batch.rows.filter(payout=None).count() == len(rows) - answered  # its answer lost
 
     app_sandbox.faults(slow=0)
     workers.start()
@@ -296,5 +299,6 @@ def test_a_worker_killed_while_making_the_new_payees_makes_each_once(parties, ap
     wait_done(batch)
 
     assert made() == [1] * len(rows)
-    assert len(workers.calls("CreateRecipient")) == 2 + 5  # the five never asked for
+    # The second worker asked FlashFX to make only those it did not have: never one more.
+    assert len(workers.calls("CreateRecipient")) == answered + len(rows) - held
     assert_each_row_sent_once(batch)
