@@ -184,6 +184,11 @@ PAYOUT_SEND_GROUP = env_int("PAYOUT_SEND_GROUP", default=20)
 # payouts (data rows) in one file, and a file no larger than this many bytes.
 BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", default=1000)
 BATCH_MAX_FILE_BYTES = env_int("BATCH_MAX_FILE_BYTES", default=5 * 1024 * 1024)
+# An approved batch is sent by up to this many tasks at once, each feeding the payout pipeline
+# a group (PAYOUT_SEND_GROUP) at a time: enough for every worker to share the work
+# (payments/tasks.py: payout_batch_send); an open batch page asks for progress this often.
+BATCH_SEND_TASKS = env_int("BATCH_SEND_TASKS", default=4)
+BATCH_PAGE_POLL_SECONDS = env_int("BATCH_PAGE_POLL_SECONDS", default=2)
 
 # Parties (parties/): a new recipient, or one whose bank details changed, is flagged on every
 # payout to it for this many hours (parties.selectors.recipient_cooling_until).
@@ -378,6 +383,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "payments-sweep": {"task": "payments.tasks.payments_sweep", "schedule": 60.0},
     # Send approved payouts whose message was lost; recover those a worker left submitting.
     "payouts-sweep": {"task": "payments.tasks.payouts_sweep", "schedule": 60.0},
+    # Batches: make the payouts of rows with bank details left unmade; mark finished ones done.
+    "payout-batches-sweep": {"task": "payments.tasks.payout_batches_sweep", "schedule": 60.0},
     # Proof for /readyz that beat and a worker are alive (backoffice/readiness.py).
     "beat-heartbeat": {
         "task": "backoffice.tasks.beat_heartbeat",

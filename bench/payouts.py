@@ -134,6 +134,122 @@ def clear_broker(url: str) -> None:
                 client.delete(key)
 
 
+def bench_databases(script: str) -> tuple[str, str]:
+    """DATABASE_URL and REDIS_URL, which must name a PostgreSQL and a Redis database."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith("postgres") or not redis_url:
+        raise SystemExit(
+            f"{script} needs DATABASE_URL=postgres://... and REDIS_URL=redis://..., "
+            "each a database of the bench's own (see its docstring)"
+        )
+    return database_url, redis_url
+
+
+def set_up(
+    workdir: Path, url: str, token_key: str, database_url: str, redis_url: str, **env: str
+) -> None:
+    """Django set up against the sandbox at `url` (and `env`), on a fresh database (migrated,
+    the roles made) and an empty broker; DEBUG off in this process from then on."""
+    os.environ |= {
+        "DEBUG": "true",
+        "VAR_DIR": str(workdir / "var"),
+        "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+        "FLASHFX_API_URL": url,
+        "FLASHFX_TOKEN_KEY": token_key,
+        "LOG_LEVEL": "WARNING",
+        **env,
+    }
+    fresh_database(database_url)
+    clear_broker(redis_url)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from backoffice.roles import ensure_roles
+
+    call_command("migrate", verbosity=0)
+    ensure_roles()
+    settings.DEBUG = False  # DEBUG keeps every SQL statement in memory
+
+
+def member(role: str, name: str = ""):
+    """A staff member with this role (Django set up)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(f"bench-{name or role}", password=None)
+    user.groups.add(Group.objects.get(name=role))
+    return get_user_model().objects.get(pk=user.pk)  # permissions read afresh
+
+
+def stop(
+    workers: list[subprocess.Popen], sandbox: subprocess.Popen, redis_url: str, token_key: str
+):
+    """Whatever still runs killed, the sandbox stopped, the broker and the token cleared."""
+    for w in workers:
+        if w.poll() is None:
+            os.killpg(w.pid, signal.SIGKILL)
+            w.wait(timeout=10)
+    sandbox.terminate()
+    sandbox.wait(timeout=20)
+    clear_broker(redis_url)
+    drop_token(redis_url, token_key)
+
+
+def fund(url: str, amount: Decimal) -> None:
+    """Money on the sandbox's AUD balance: a deposit forced to CONFIRMED."""
+    funding = httpx.post(
+        url + "_sandbox/deposits",
+        json={
+            "amount": str(amount),
+            "currency": "AUD",
+            "externalReference": "bench funding",
+            "sender": {"accountName": "Bench", "bsb": "062000", "accountNo": "11112222"},
+        },
+    )
+    funding.raise_for_status()
+    httpx.post(
+        url + f"_sandbox/deposits/{funding.json()['id']}/advance", json={"to": "CONFIRMED"}
+    ).raise_for_status()
+
+
+def mirrored_parties(client):
+    """RECIPIENT and SENDER made at the sandbox and mirrored here (Django set up)."""
+    from django.utils import timezone
+
+    from mirrors.registry import registry
+    from parties.models import Recipient, Sender
+
+    wire = client.recipient(client.create_recipient(RECIPIENT).id)
+    registry.get("recipients").apply(wire, observed_at=timezone.now(), source="sync")
+    recipient = Recipient.objects.get(flashfx_id=wire.id)
+    wire = client.sender(client.create_sender(SENDER).id)
+    registry.get("senders").apply(wire, observed_at=timezone.now(), source="sync")
+    return recipient, Sender.objects.get(flashfx_id=wire.id)
+
+
+def worker_env() -> dict[str, str]:
+    """The workers run as in production: DEBUG off (so every variable it then requires is
+    given, with this process's values), logging at INFO (Django set up)."""
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env |= {
+        "DEBUG": "false",
+        "LOG_LEVEL": "INFO",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "ALLOWED_HOSTS": "localhost",
+        "FLASHFX_EMAIL": settings.FLASHFX_EMAIL,
+        "FLASHFX_PASSWORD": settings.FLASHFX_PASSWORD,
+        "FLASHFX_WEBHOOK_SECRET": settings.FLASHFX_WEBHOOK_SECRET,
+        "AUDIT_HMAC_KEY": settings.AUDIT_HMAC_KEY,
+    }
+    return env
+
+
 def start_worker(workdir: Path, env: dict[str, str], n: int) -> subprocess.Popen:
     log = (workdir / f"worker-{n}.log").open("w")
     return subprocess.Popen(
@@ -228,78 +344,26 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=10, help="direct and pipeline alternate")
     args = parser.parse_args()
-    database_url = os.environ.get("DATABASE_URL", "")
-    redis_url = os.environ.get("REDIS_URL", "")
-    if not database_url.startswith("postgres") or not redis_url:
-        raise SystemExit(
-            "bench/payouts.py needs DATABASE_URL=postgres://... and REDIS_URL=redis://..., "
-            "each a database of the bench's own (see its docstring)"
-        )
+    database_url, redis_url = bench_databases("bench/payouts.py")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-payouts-"))
     sandbox, url = start_sandbox(workdir)
     token_key = f"flashfx:token:bench-{os.getpid()}"
-    os.environ |= {
-        "DEBUG": "true",
-        "VAR_DIR": str(workdir / "var"),
-        "DJANGO_SETTINGS_MODULE": "backoffice.settings",
-        "FLASHFX_API_URL": url,
-        "FLASHFX_TOKEN_KEY": token_key,
-        "LOG_LEVEL": "WARNING",
-    }
     workers: list[subprocess.Popen] = []
     try:
-        fresh_database(database_url)
-        clear_broker(redis_url)
-
-        import django
-
-        django.setup()
-        from django.conf import settings
-        from django.core.management import call_command
+        set_up(workdir, url, token_key, database_url, redis_url)
         from django.utils import timezone
 
-        from backoffice.roles import ensure_roles
         from mirrors.client import flashfx_client
-        from mirrors.registry import registry
-        from parties.models import Recipient, Sender
         from payments import tasks
         from payments.models import Payout
         from payments.services import payouts
 
-        call_command("migrate", verbosity=0)
-        ensure_roles()
-        settings.DEBUG = False  # DEBUG keeps every SQL statement in memory
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Group
-
-        def member(role: str):
-            user = get_user_model().objects.create_user(f"bench-{role}", password=None)
-            user.groups.add(Group.objects.get(name=role))
-            return get_user_model().objects.get(pk=user.pk)  # permissions read afresh
-
         maker, checker = member("operator"), member("approver")
 
-        funding = httpx.post(
-            url + "_sandbox/deposits",
-            json={
-                "amount": str(AMOUNT * args.payouts * 3),
-                "currency": "AUD",
-                "externalReference": "bench funding",
-                "sender": {"accountName": "Bench", "bsb": "062000", "accountNo": "11112222"},
-            },
-        )
-        funding.raise_for_status()
-        httpx.post(
-            url + f"_sandbox/deposits/{funding.json()['id']}/advance", json={"to": "CONFIRMED"}
-        ).raise_for_status()
+        fund(url, AMOUNT * args.payouts * 3)
         client = flashfx_client()
-        wire = client.recipient(client.create_recipient(RECIPIENT).id)
-        registry.get("recipients").apply(wire, observed_at=timezone.now(), source="sync")
-        recipient = Recipient.objects.get(flashfx_id=wire.id)
-        wire = client.sender(client.create_sender(SENDER).id)
-        registry.get("senders").apply(wire, observed_at=timezone.now(), source="sync")
-        sender = Sender.objects.get(flashfx_id=wire.id)
+        recipient, sender = mirrored_parties(client)
 
         def propose(reference: str) -> Payout:
             return payouts.payout_create(
@@ -333,19 +397,7 @@ def main() -> int:
             requests.append({**payouts.withdrawal_input(shape), "amount": AMOUNT})
         client.create_withdrawal({**requests[0], "externalId": "WARM", "idempotencyKey": "WARM"})
 
-        # The workers run as in production: DEBUG off (so every variable it then requires is
-        # given, with this process's values), logging at INFO.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-        env |= {
-            "DEBUG": "false",
-            "LOG_LEVEL": "INFO",
-            "SECRET_KEY": settings.SECRET_KEY,
-            "ALLOWED_HOSTS": "localhost",
-            "FLASHFX_EMAIL": settings.FLASHFX_EMAIL,
-            "FLASHFX_PASSWORD": settings.FLASHFX_PASSWORD,
-            "FLASHFX_WEBHOOK_SECRET": settings.FLASHFX_WEBHOOK_SECRET,
-            "AUDIT_HMAC_KEY": settings.AUDIT_HMAC_KEY,
-        }
+        env = worker_env()
         launched = time.perf_counter()
         workers = [start_worker(workdir, env, n) for n in range(args.workers)]
         wait_ready(workdir, workers)
@@ -446,14 +498,7 @@ def main() -> int:
         client.close()
         result = 0 if ok else 1
     finally:
-        for w in workers:
-            if w.poll() is None:
-                os.killpg(w.pid, signal.SIGKILL)
-                w.wait(timeout=10)
-        sandbox.terminate()
-        sandbox.wait(timeout=20)
-        clear_broker(redis_url)
-        drop_token(redis_url, token_key)
+        stop(workers, sandbox, redis_url, token_key)
     shutil.rmtree(workdir, ignore_errors=True)  # kept (with the logs) when something failed
     return result
 

@@ -574,6 +574,11 @@ class Payout(models.Model):
     error_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # A payout of a batch file is approved with its batch, not one by one (approval is None
+    # until a change voids the batch's binding and it is asked about on its own).
+    batch = models.ForeignKey(
+        "PayoutBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="payouts"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -678,3 +683,131 @@ class PayoutPolicyVersion(models.Model):
 
     def __str__(self) -> str:
         return f"Payout policy {self.tiers} ({self.ttl_hours} h) from {self.in_force_from:%Y-%m-%d}"
+
+
+def new_batch_code() -> str:
+    """ "PB-" and 10 characters of Crockford's base32, as a payout's code (new_payout_code)."""
+    return "PB-" + new_payout_code().removeprefix("PO-")
+
+
+class PayoutBatchFile(models.Model):
+    """An uploaded batch file (docs/batch-payouts.md), kept as uploaded: a batch made from it
+    with its bad rows dropped needs no second upload, and the record shows what was sent.
+    `rows_*`, `total` and `errors` are the last check's summary (payout_batches.batch_recheck)."""
+
+    name = models.CharField(max_length=255)
+    data = models.BinaryField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    rows_checked = models.PositiveIntegerField(default=0)
+    rows_clean = models.PositiveIntegerField(default=0)
+    total = money(default=0)  # of the clean rows
+    currency = models.CharField(max_length=3, default="AUD")
+    errors = models.JSONField(default=list, blank=True)  # [{"row", "column", "message"}, ...]
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Batch file {self.name} ({self.size} bytes)"
+
+
+class PayoutBatch(models.Model):
+    """Payouts from one file, approved as one unit (its count and total) and sent through the
+    payout pipeline (payments/services/payout_batches.py).
+
+    awaiting_approval -> approved -> sending -> done, or declined / expired (the approval),
+    cancelled (by its maker while it awaits approval). `payload_hash` is the hash its Approval
+    is bound to: over every payout's own hash, so any change to one voids it.
+    """
+
+    class State(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        APPROVED = "approved", "Approved"
+        SENDING = "sending", "Sending"
+        DONE = "done", "Done"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+
+    code = models.CharField(max_length=13, unique=True, default=new_batch_code, editable=False)
+    state = models.CharField(max_length=20, choices=State, default=State.AWAITING_APPROVAL)
+    file = models.ForeignKey(PayoutBatchFile, on_delete=models.PROTECT, related_name="batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    count = models.PositiveIntegerField()  # payouts (dropped rows not counted)
+    total = money()
+    currency = models.CharField(max_length=3, default="AUD")
+    sender = models.ForeignKey(  # for the rows that name none
+        "parties.Sender", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    dropped = models.PositiveIntegerField(default=0)  # bad rows the maker chose to drop
+    approval = models.OneToOneField(
+        Approval, null=True, blank=True, on_delete=models.PROTECT, related_name="payout_batch"
+    )
+    payload_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(total__gte=0), name="payout_batch_total")]
+        indexes = [models.Index(fields=["state", "created_at"], name="payout_batch_state")]
+
+    def __str__(self) -> str:
+        return (
+            f"Batch {self.code}: {self.count} payouts, {self.currency} {self.total} ({self.state})"
+        )
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("payments:payout_batch", args=[self.code])
+
+
+class PayoutBatchRow(models.Model):
+    """One row of a batch's file: its number as the file shows it, its cells, and its payout.
+
+    A row with bank details (a recipient to be created at FlashFX when the batch is sent) gets
+    its payout then, under the code reserved here (`payout_code`); `payload_hash` is what the
+    batch's approval binds for it. A dropped row keeps its errors and has no payout."""
+
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField()
+    cells = models.JSONField(default=dict)
+    payout_code = models.CharField(max_length=13, blank=True)
+    payload_hash = models.CharField(max_length=64, blank=True)
+    payout = models.OneToOneField(
+        Payout, null=True, blank=True, on_delete=models.PROTECT, related_name="batch_row"
+    )
+    new_recipient = models.JSONField(null=True, blank=True)  # RecipientForm.recipient_fields()
+    # A clean row's values as checked (batch_file.BatchRow), for a payout made when it is sent.
+    amount = money(null=True, blank=True)
+    reference = models.CharField(max_length=18, blank=True)
+    reason = models.CharField(max_length=20, blank=True)
+    sender = models.ForeignKey(  # the row's, or the batch's
+        "parties.Sender", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recipient = models.ForeignKey(  # named by the row, or created from its bank details
+        "parties.Recipient", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    dropped = models.BooleanField(default=False)
+    errors = models.JSONField(default=list, blank=True)  # a dropped row's: [{"column", "message"}]
+    error = models.CharField(max_length=500, blank=True)  # why it was not sent (e.g. recipient)
+
+    class Meta:
+        ordering = ["batch", "row_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "row_number"], name="payout_batch_row_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"Row {self.row_number} of batch {self.batch_id}"

@@ -17,12 +17,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from flashfx.errors import FlashFXUnavailable
+from parties.services.calls import PartyError
 
-from .models import Approval, DepositRefund, Payout, PayoutOutbox
-from .services import approvals, payouts, refunds
+from .models import Approval, DepositRefund, Payout, PayoutBatch, PayoutOutbox
+from .services import approvals, payout_batches, payouts, refunds
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +137,24 @@ def payments_sweep() -> dict[str, int]:
 def payout_submit(self, outbox_id: int) -> str:
     """Claim the payout's outbox row and make its createWithdrawal call (a no-op unless it is
     still approved); with no answer, recovery looks it up later."""
-    outcomes = payouts.payouts_send(outbox_id)
+    try:
+        outcomes = payouts.payouts_send(outbox_id)
+    except payouts.RateLimited as exc:  # FlashFX's 429: the rows not sent are approved again
+        _recover_unknown(exc.outcomes)
+        raise self.retry(exc=exc, countdown=_rate_limit_wait(exc, self.request.retries)) from exc
+    _recover_unknown(outcomes)
+    return outcomes[outbox_id]
+
+
+def _recover_unknown(outcomes: dict[int, str]) -> None:
     for sent, outcome in outcomes.items():  # this row and any sent in the same group
         if outcome == "unknown":
             payout_recover.apply_async((sent,), countdown=PAYOUT_RECOVER_AFTER_SECONDS)
-    return outcomes[outbox_id]
+
+
+def _rate_limit_wait(exc: FlashFXUnavailable, retries: int) -> float:
+    """FlashFX's Retry-After when it gave one (§1.4), else a backoff."""
+    return exc.retry_after or min(5 * 2**retries, 300)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
@@ -154,8 +169,11 @@ def payout_recover(self, outbox_id: int) -> str:
         raise self.retry(
             exc=exc, countdown=exc.retry_after or min(30 * 2**self.request.retries, 600)
         ) from exc
+    if outcome == PayoutOutbox.State.APPROVED:  # released after a 429: a send, not a look-up
+        payout_submit.delay(outbox_id)
     if outcome in ("unknown", "wait") and self.request.retries < self.max_retries:
         raise self.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**self.request.retries, 600))
+    _settle_batch_of(outbox_id)
     return outcome  # past max_retries the sweep carries on
 
 
@@ -168,3 +186,97 @@ def payouts_sweep() -> dict[str, int]:
     for outbox_id in submitting:
         payout_recover.delay(outbox_id)
     return {"approved": len(approved), "submitting": len(submitting)}
+
+
+# --- Batch payouts (payments/services/payout_batches.py) -----------------------------------------
+
+
+def payout_batch_enqueue(batch: PayoutBatch) -> None:
+    """Send an APPROVED batch once the current transaction commits."""
+    if batch.state in (PayoutBatch.State.APPROVED, PayoutBatch.State.SENDING):
+        payout_batch_send.delay_on_commit(batch.pk)
+
+
+def _batch_after_approval(approval: Approval) -> None:
+    payout_batch_enqueue(PayoutBatch.objects.get(approval=approval))
+
+
+AFTER_APPROVAL[payout_batches.ACTION] = _batch_after_approval
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def payout_batch_send(self, batch_id: int) -> int:
+    """Make the payouts of rows with bank details (their recipients at FlashFX, once), then
+    start BATCH_SEND_TASKS drains (fewer for a small batch) that the workers share. Safe to run
+    twice: a drain with nothing left approved ends at once. How many drains were started."""
+    batch = PayoutBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return 0
+    if payout_batches.batch_rows_to_prepare(batch):
+        payout_batch_drains(batch)  # the rows naming a recipient go while the others are made
+    try:
+        payout_batches.batch_prepare(batch)
+    except PartyError as exc:  # FlashFX unavailable: the rows not made yet, later
+        log.warning("batch %s: recipients not made yet (%s)", batch.code, exc)
+        if self.request.retries < self.max_retries:
+            payout_batch_drains(batch)  # what is ready goes meanwhile
+            raise self.retry(countdown=min(30 * 2**self.request.retries, 600)) from exc
+    return payout_batch_drains(batch)
+
+
+def payout_batch_drains(batch: PayoutBatch) -> int:
+    waiting = PayoutOutbox.objects.filter(
+        payout__batch=batch, state=PayoutOutbox.State.APPROVED
+    ).count()
+    drains = min(settings.BATCH_SEND_TASKS, -(-waiting // settings.PAYOUT_SEND_GROUP))
+    for _ in range(drains):
+        payout_batch_drain.delay(batch.pk)
+    if not drains:
+        payout_batches.batch_settle(batch)
+    return drains
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def payout_batch_drain(self, batch_id: int) -> int:
+    """Feed the batch's approved payouts to the pipeline a group at a time until none is left
+    approved (other drains share the work under SKIP LOCKED); no answer: recovery, as for one
+    payout. Then settle the batch. How many rows this drain's groups took."""
+    batch = PayoutBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return 0
+    taken = 0
+    while True:
+        try:
+            outcomes = payout_batches.batch_send_next(batch)
+        except payouts.RateLimited as exc:  # FlashFX's 429: this drain waits, then goes on
+            _recover_unknown(exc.outcomes)
+            payout_batch_drain.apply_async(
+                (batch_id,), countdown=_rate_limit_wait(exc, self.request.retries)
+            )
+            return taken
+        if outcomes is None:
+            break
+        taken += len(outcomes)
+        _recover_unknown(outcomes)
+    payout_batches.batch_settle(batch)
+    return taken
+
+
+@shared_task
+def payout_batches_sweep() -> dict[str, int]:
+    """Beat: batches with payouts still to be made (a lost message, FlashFX unavailable) are
+    sent again; finished ones are marked done. Approved payouts whose message was lost and
+    payouts left submitting are the payouts sweep's, as for any payout."""
+    due = payout_batches.batches_due(stuck_after=PAYOUT_STUCK_AFTER)
+    for batch_id in due:
+        payout_batch_send.delay(batch_id)
+    return {"due": len(due), "done": len(payout_batches.batch_settle())}
+
+
+def _settle_batch_of(outbox_id: int) -> None:
+    """A recovered payout may be its batch's last: done now rather than at the next sweep."""
+    batch_id = (
+        PayoutOutbox.objects.filter(pk=outbox_id).values_list("payout__batch", flat=True).first()
+    )
+    if batch_id is not None:
+        payout_batches.batch_settle(PayoutBatch(pk=batch_id))

@@ -12,6 +12,7 @@ from .views import (
     deposit_page,
     deposits,
     expected,
+    payout_batches,
     payout_policy,
     payouts,
     placeholders,
@@ -59,6 +60,25 @@ urlpatterns = [
         "payouts/waiting/approve/",
         payouts.payouts_approve_selected,
         name="payouts-approve-selected",
+    ),
+    # Batch payouts (payments/views/payout_batches.py), before the payout codes.
+    path("payouts/batches/", payout_batches.batch_list, name="payout_batches"),
+    path("payouts/batches/new/", payout_batches.batch_new, name="payout_batch_new"),
+    path("payouts/batches/<str:code>/", payout_batches.batch_detail, name="payout_batch"),
+    path(
+        "payouts/batches/<str:code>/result.csv",
+        payout_batches.batch_result,
+        name="payout_batch_result",
+    ),
+    path(
+        "payouts/batches/<str:code>/cancel/",
+        payout_batches.batch_cancel,
+        name="payout_batch_cancel",
+    ),
+    path(
+        "payouts/batches/<str:code>/<str:decision>/",
+        payout_batches.batch_decide,
+        name="payout_batch_decide",
     ),
     path("payouts/<str:code>/", payouts.payout_detail, name="payout"),
     path("payouts/<str:code>/edit/", payouts.payout_edit, name="payout-edit"),

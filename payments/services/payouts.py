@@ -41,7 +41,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from backoffice import audit
-from flashfx.errors import FlashFXError, FlashFXRejected
+from flashfx.errors import FlashFXError, FlashFXRejected, FlashFXUnavailable
 from mirrors.client import flashfx_client
 from mirrors.registry import registry
 from parties.models import Recipient, Sender, SubClient
@@ -77,6 +77,40 @@ class PayoutError(Exception):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class RateLimited(FlashFXUnavailable):
+    """FlashFX answered 429 (docs/flashfx.md §1.4: nothing was executed) during a send: the
+    rows not sent went back to APPROVED for a later claim; try again after `retry_after`
+    seconds. `outcomes`: what payouts_send would have returned for the rest."""
+
+    def __init__(self, exc: FlashFXUnavailable, outcomes: dict[int, str]) -> None:
+        super().__init__(
+            exc.message, operation=exc.operation, retry_after=exc.retry_after, code=exc.code
+        )
+        self.outcomes = outcomes
+
+
+# A payout of a batch is approved with its batch (payments/services/payout_batches.py, which
+# registers here, at import, how the batch's approval binds a payout's hash): never one by one.
+BatchBinding = Callable[[Payout, PayoutOutbox], bool]
+_batch_binding: list[BatchBinding] = []
+
+
+def register_batch_binding(binds: BatchBinding) -> None:
+    _batch_binding[:] = [binds]
+
+
+def _with_batch(payout: Payout) -> bool:
+    """Approved through its batch: no approval of its own (until a void asks for one)."""
+    return payout.batch_id is not None and payout.approval_id is None
+
+
+def _batch_refusal(payout: Payout) -> str:
+    return (
+        f"This payout belongs to batch {payout.batch.code}: it is approved, declined or "
+        "withdrawn with its batch."
+    )
 
 
 # --- What is sent, and what the approval is bound to ---------------------------------------
@@ -392,6 +426,8 @@ def payout_edit(*, payout: Payout, by: Any, **changes: Any) -> Payout:
         if payout.approval_id is not None:
             Approval.objects.select_for_update().filter(pk=payout.approval_id).first()
         locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        if _with_batch(locked):
+            raise PayoutError(_batch_refusal(locked))
         if locked.maker_id != by.pk or not by.has_perm(CREATE_PERMISSION):
             raise PayoutError("Only the member who started this payout can change it.")
         if locked.state != State.AWAITING_APPROVAL:
@@ -444,6 +480,8 @@ def payout_edit(*, payout: Payout, by: Any, **changes: Any) -> Payout:
 def payout_cancel(*, payout: Payout, by: Any) -> Payout:
     """AWAITING_APPROVAL -> CANCELLED by its maker; the approval is voided."""
     payout.refresh_from_db()
+    if _with_batch(payout):
+        raise PayoutError(_batch_refusal(payout))
     if payout.maker_id != by.pk:
         raise PayoutError("Only the member who started this payout can withdraw it.")
     with transaction.atomic():
@@ -467,11 +505,19 @@ def approval_blocker(payout: Payout, user: Any) -> str | None:
     """Why `user` may not approve or decline this payout now, or None if they may."""
     if not user.has_perm(APPROVE_PERMISSION):
         return "Your role does not approve payouts."
+    if _with_batch(payout):
+        return _batch_refusal(payout)
     if payout.maker_id == user.pk:
         return "You started this payout; other members must approve it."
     approval = payout.approval
     if payout.state != State.AWAITING_APPROVAL or approval is None:
         return f"This payout is {payout.get_state_display().lower()}."
+    return signing_blocker(approval, user)
+
+
+def signing_blocker(approval: Approval, user: Any) -> str | None:
+    """Why `user` may not sign this approval now (decided, expired, signed by them), or None;
+    for a payout's and for a batch's (payout_batches.batch_approval_blocker)."""
     if approval.state != Approval.State.PENDING:
         return f"Its approval is {approval.state}."
     if approval.expires_at <= timezone.now():
@@ -486,6 +532,8 @@ def payout_approve(*, payout: Payout, by: Any) -> Payout:
     row, in that transaction. The caller enqueues the send after commit. PayoutError says why
     not."""
     payout = Payout.objects.select_related("approval").get(pk=payout.pk)
+    if _with_batch(payout):
+        raise PayoutError(_batch_refusal(payout))
     if payout.maker_id == by.pk:
         raise PayoutError("You started this payout; other members must approve it.")
     if payout.state != State.AWAITING_APPROVAL or payout.approval is None:
@@ -520,6 +568,8 @@ def payout_approve(*, payout: Payout, by: Any) -> Payout:
 def payout_decline(*, payout: Payout, by: Any, note: str = "") -> Payout:
     """Decline the payout's approval: DECLINED (through the approval's on_close)."""
     payout = Payout.objects.select_related("approval").get(pk=payout.pk)
+    if _with_batch(payout):
+        raise PayoutError(_batch_refusal(payout))
     if payout.maker_id == by.pk:
         raise PayoutError("You started this payout; withdraw it instead.")
     if payout.state != State.AWAITING_APPROVAL or payout.approval is None:
@@ -643,6 +693,8 @@ def _locked(payout_id: int) -> Payout:
 
 def _still_approved(payout: Payout, outbox: PayoutOutbox) -> bool:
     """`payout` as _locked read it: still approved, and what would be sent is what was."""
+    if _with_batch(payout):
+        return bool(_batch_binding) and _batch_binding[0](payout, outbox)
     approval = payout.approval
     return (
         approval is not None
@@ -771,20 +823,50 @@ def _send(claimed: list[tuple[PayoutOutbox, Payout]]) -> dict[int, str]:
     key; what FlashFX accepted is recorded even when something unexpected stops the loop."""
     outcomes: dict[int, str] = {}
     accepted: list[tuple[PayoutOutbox, Payout, Any]] = []
+    limited: FlashFXUnavailable | None = None
     try:
-        for outbox, payout in claimed:
+        for i, (outbox, payout) in enumerate(claimed):
             try:
                 wire = flashfx_client().create_withdrawal(_wire(outbox.request))
             except FlashFXRejected as exc:
                 outcomes[outbox.pk] = _failed(outbox, payout, exc)
             except FlashFXError as exc:
+                if _rate_limited(exc):  # no more calls while limited: the rest wait
+                    limited = exc  # type: ignore[assignment]
+                    outcomes |= _release(claimed[i:], exc)
+                    break
                 outcomes[outbox.pk] = _no_answer(outbox, payout, exc)
             else:
                 accepted.append((outbox, payout, wire))
     finally:
         if accepted:
             outcomes |= _submitted(accepted, source="reply")
+    if limited is not None:
+        raise RateLimited(limited, outcomes)
     return outcomes
+
+
+def _rate_limited(exc: FlashFXError) -> bool:
+    return isinstance(exc, FlashFXUnavailable) and (
+        exc.status_code == 429 or exc.code == "TOO_MANY_REQUESTS"
+    )
+
+
+def _release(rows: list[tuple[PayoutOutbox, Payout]], exc: FlashFXError) -> dict[int, str]:
+    """429: FlashFX executed nothing (§1.4), so these claimed rows, the limited call's and the
+    ones not called yet, go back to APPROVED: a later claim sends each, with the same key."""
+    note = f"{exc.code or 'HTTP 429'}: {exc.message}"[:500]
+    with transaction.atomic():
+        PayoutOutbox.objects.filter(
+            pk__in=[outbox.pk for outbox, _ in rows], state=Box.SUBMITTING
+        ).update(state=Box.APPROVED, last_error=note)
+        _move_many(
+            [payout for _, payout in rows],
+            old=State.SUBMITTING,
+            to=State.APPROVED,
+            describe=lambda p: ("FlashFX is limiting requests (429); nothing sent, sent later", {}),
+        )
+    return {outbox.pk: Box.APPROVED for outbox, _ in rows}
 
 
 def _no_answer(outbox: PayoutOutbox, payout: Payout, exc: FlashFXError) -> str:

@@ -228,6 +228,15 @@ PAGES = {
     "payouts/<str:code>/send-again/": staff_page(None, verified_status=405),
     "payouts/<str:code>/<str:decision>/": staff_page(None, verified_status=405),
     "payouts/policy/": staff_page("payments.view_withdrawal"),
+    # Batch payouts: the sample code names no batch.
+    "payouts/batches/": staff_page("payments.view_withdrawal"),
+    "payouts/batches/new/": staff_page("payments.create_payout"),
+    "payouts/batches/<str:code>/": staff_page("payments.view_withdrawal", verified_status=404),
+    "payouts/batches/<str:code>/result.csv": staff_page(
+        "payments.view_withdrawal", verified_status=404
+    ),
+    "payouts/batches/<str:code>/cancel/": staff_page(None, verified_status=405),
+    "payouts/batches/<str:code>/<str:decision>/": staff_page(None, verified_status=405),
     "payments/": staff_page("payments.view_payment"),
     "parties/": staff_page("parties.view_sender"),
     "parties/recipients/": staff_page("parties.view_recipient"),

@@ -18,9 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
+from django.utils import timezone
 from faults_support import Locker, Workers
 
 from backoffice.celery import app as celery_app
+from mirrors.client import flashfx_client
+from mirrors.registry import registry
+from parties.models import Recipient, Sender
 
 CLAIM_KEY = "flashfx-backoffice:faults-broker-claim"
 MARK_KEY = "flashfx-backoffice:faults-broker"  # stays if a run dies: its left-overs are ours
@@ -128,8 +132,6 @@ def locker(transactional_db):
 
 
 def close_app_client() -> None:
-    from mirrors.client import flashfx_client
-
     if flashfx_client.cache_info().currsize:
         flashfx_client().close()
     flashfx_client.cache_clear()
@@ -144,3 +146,35 @@ def app_sandbox(sandbox, settings):
     settings.FLASHFX_API_URL = sandbox.url
     yield sandbox
     close_app_client()
+
+
+# What the payout fault tests pay and send from (tests/faults/test_payout*_faults.py).
+RECIPIENT = {
+    "accountIdType": "BSB",
+    "currency": "AUD",
+    "bsb": "062000",
+    "accountNo": "12345678",
+    "firstName": "Mia",
+    "lastName": "Ng",
+}
+SENDER = {
+    "companyName": "Demo Company Pty Ltd",
+    "email": "accounts@demo.example",
+    "address": {"street": "1 Martin Place", "suburb": "Sydney", "country": "AU"},
+}
+
+
+@pytest.fixture
+def parties(app_sandbox) -> tuple[Recipient, Sender]:
+    """A funded balance, and a recipient and a sender at FlashFX, mirrored here."""
+    funding = app_sandbox.receive_deposit("100000.00")
+    assert app_sandbox.advance("deposits", funding["id"], "CONFIRMED").status_code == 200
+    client = flashfx_client()
+    recipient = client.recipient(client.create_recipient(RECIPIENT).id)
+    registry.get("recipients").apply(recipient, observed_at=timezone.now(), source="sync")
+    sender = client.sender(client.create_sender(SENDER).id)
+    registry.get("senders").apply(sender, observed_at=timezone.now(), source="sync")
+    return (
+        Recipient.objects.get(flashfx_id=recipient.id),
+        Sender.objects.get(flashfx_id=sender.id),
+    )

@@ -32,8 +32,6 @@ from staff import make_staff, sign_in
 
 from backoffice import audit
 from mirrors.client import flashfx_client
-from mirrors.registry import registry
-from parties.models import Recipient, Sender
 from payments import tasks
 from payments.models import ApprovalSignature, Payout, PayoutOutbox
 from payments.services import payouts
@@ -43,38 +41,9 @@ pytestmark = [needs_postgres_and_redis, pytest.mark.django_db(transaction=True)]
 SUBMIT_TASK = "payments.tasks.payout_submit"
 OUTBOX_TABLE = PayoutOutbox._meta.db_table
 PAYOUT_TABLE = Payout._meta.db_table
-RECIPIENT = {
-    "accountIdType": "BSB",
-    "currency": "AUD",
-    "bsb": "062000",
-    "accountNo": "12345678",
-    "firstName": "Mia",
-    "lastName": "Ng",
-}
-SENDER = {
-    "companyName": "Demo Company Pty Ltd",
-    "email": "accounts@demo.example",
-    "address": {"street": "1 Martin Place", "suburb": "Sydney", "country": "AU"},
-}
 
 
 # --- Making payouts -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def parties(app_sandbox) -> tuple[Recipient, Sender]:
-    """A funded balance, and a recipient and a sender at FlashFX, mirrored here."""
-    funding = app_sandbox.receive_deposit("100000.00")
-    assert app_sandbox.advance("deposits", funding["id"], "CONFIRMED").status_code == 200
-    client = flashfx_client()
-    recipient = client.recipient(client.create_recipient(RECIPIENT).id)
-    registry.get("recipients").apply(recipient, observed_at=timezone.now(), source="sync")
-    sender = client.sender(client.create_sender(SENDER).id)
-    registry.get("senders").apply(sender, observed_at=timezone.now(), source="sync")
-    return (
-        Recipient.objects.get(flashfx_id=recipient.id),
-        Sender.objects.get(flashfx_id=sender.id),
-    )
 
 
 def propose(parties, *, amount: str = "250.00", reference: str = "INV 1042") -> Payout:
