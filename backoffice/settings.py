@@ -364,6 +364,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "payments-sweep": {"task": "payments.tasks.payments_sweep", "schedule": 60.0},
     # Send approved payouts whose message was lost; recover those a worker left submitting.
     "payouts-sweep": {"task": "payments.tasks.payouts_sweep", "schedule": 60.0},
+    "payment-orders-sweep": {"task": "payments.tasks.payment_orders_sweep", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from flashfx.errors import FlashFXUnavailable
 
-from .models import Approval, DepositRefund, Payout, PayoutOutbox
-from .services import approvals, payouts, refunds
+from .models import Approval, DepositRefund, PaymentOrder, PaymentOrderOutbox, Payout, PayoutOutbox
+from .services import approvals, payment_orders, payouts, refunds
 
 log = logging.getLogger(__name__)
 
@@ -167,4 +167,63 @@ def payouts_sweep() -> dict[str, int]:
         payout_submit.delay(outbox_id)
     for outbox_id in submitting:
         payout_recover.delay(outbox_id)
+    return {"approved": len(approved), "submitting": len(submitting)}
+
+
+# --- International payments (payments/services/payment_orders.py) ------------------------------
+# As payouts: the last approval writes the outbox row; payment_order_submit claims it and makes
+# the one createPayment call; with no answer, payment_order_recover reads the payment back by
+# externalId before any resend; beat's payment_orders_sweep ("payment-orders-sweep") picks up
+# rows a lost message or a dead worker left, after PAYOUT_STUCK_AFTER.
+
+
+def payment_order_enqueue(order: PaymentOrder) -> None:
+    """Send an APPROVED payment order once the current transaction commits (its outbox row)."""
+    outbox = order.outbox.filter(state=PaymentOrderOutbox.State.APPROVED).first()
+    if outbox is not None:
+        payment_order_submit.delay_on_commit(outbox.pk)
+
+
+def _payment_order_after_approval(approval: Approval) -> None:
+    payment_order_enqueue(PaymentOrder.objects.get(approval=approval))
+
+
+AFTER_APPROVAL[payment_orders.ACTION] = _payment_order_after_approval
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def payment_order_submit(self, outbox_id: int) -> str:
+    """Claim the order's outbox row and make its createPayment call (a no-op unless it is still
+    approved); with no answer, recovery looks it up later."""
+    outcome = payment_orders.payment_order_submit(outbox_id)
+    if outcome == "unknown":
+        payment_order_recover.apply_async((outbox_id,), countdown=PAYOUT_RECOVER_AFTER_SECONDS)
+    return outcome
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def payment_order_recover(self, outbox_id: int) -> str:
+    """Settle a submitting payment order: look it up by externalId, and only if FlashFX has
+    none, the same request again with the same idempotencyKey."""
+    if not PaymentOrderOutbox.objects.filter(pk=outbox_id).exists():
+        return "missing"
+    try:
+        outcome = payment_orders.payment_order_recover(outbox_id)
+    except FlashFXUnavailable as exc:
+        raise self.retry(
+            exc=exc, countdown=exc.retry_after or min(30 * 2**self.request.retries, 600)
+        ) from exc
+    if outcome in ("unknown", "wait") and self.request.retries < self.max_retries:
+        raise self.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**self.request.retries, 600))
+    return outcome  # past max_retries the sweep carries on
+
+
+@shared_task
+def payment_orders_sweep() -> dict[str, int]:
+    """Beat: send approved payment orders never claimed; recover those left submitting."""
+    approved, submitting = payment_orders.payment_orders_due(stuck_after=PAYOUT_STUCK_AFTER)
+    for outbox_id in approved:
+        payment_order_submit.delay(outbox_id)
+    for outbox_id in submitting:
+        payment_order_recover.delay(outbox_id)
     return {"approved": len(approved), "submitting": len(submitting)}
