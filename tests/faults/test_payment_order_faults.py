@@ -313,7 +313,8 @@ def test_killed_after_the_call_before_recording_it_it_is_looked_up_not_created_a
         what="the claim to commit (the call follows at once)",
     )
     with locker.row(ORDER_TABLE, order.pk):
-        workers.wait_blocked(first, "FOR UPDATE", f'"{ORDER_TABLE}"')
+        # The order's locking read (pg_stat_activity cuts its text before FOR UPDATE).
+        workers.wait_blocked(first, f'SELECT "{ORDER_TABLE}"."id"')
         workers.kill(first)
     assert len(at_flashfx(order)) == 1
     assert state(order) == PaymentOrder.State.SUBMITTING
