@@ -1,13 +1,14 @@
-"""International payments sent exactly once by real Celery workers: two approvers at the same
-moment, the same message on two workers, FlashFX's commit-then-drop and a 5xx, and a worker
-SIGKILLed before its createPayment call, during it, and after it before our commit. In every
-case the sandbox holds exactly one payment per approved order (looked up by its externalId,
-the order's code) and none for an order that was not approved.
+"""International payments sent exactly once by real Celery workers (createPayment, docs/flashfx.md
+§3.6.1, with the order's code as externalId and idempotencyKey, §5.13): two approvers at once,
+the same message on two workers, a row another transaction holds, unapproved orders beside
+approved ones, FlashFX's commit-then-drop and a 5xx, and a worker SIGKILLed before its call,
+during it, and after it before our commit. Whatever happens, the sandbox holds exactly one
+payment per approved order (read back by its externalId) and none for an order not approved.
 
-As for payouts (tests/faults/test_payout_faults.py): recovery comes from the payment orders'
-sweep (payments.tasks.payment_orders_sweep, every minute in beat); rather than wait
-PAYOUT_STUCK_AFTER, a test ages the outbox row by that much, then a fresh worker runs the
-sweep and what it enqueues.
+Recovery is beat's payment-orders sweep (payments.tasks.payment_orders_sweep): as in
+test_payout_faults.py, a dead worker's unacked message comes back from Redis only after the
+broker's visibility timeout, so a test ages the order's outbox row by PAYOUT_STUCK_AFTER
+instead of waiting, then runs the sweep on a fresh worker.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from faults_support import needs_postgres_and_redis, pause
 from harness import race, wait_until
@@ -24,344 +26,289 @@ from staff import make_staff
 from backoffice import audit
 from mirrors.client import flashfx_client
 from mirrors.registry import registry
-from parties.models import Recipient, Sender
+from parties.models import Recipient
 from payments import tasks
-from payments.models import ApprovalSignature, PaymentOrder, PaymentOrderOutbox
+from payments.models import PaymentOrder, PaymentOrderOutbox
 from payments.services import payment_orders
 
 pytestmark = [needs_postgres_and_redis, pytest.mark.django_db(transaction=True)]
 
-SUBMIT_TASK = "payments.tasks.payment_order_submit"
+SUBMIT = "payments.tasks.payment_order_submit"
+SWEEP = "payments.tasks.payment_orders_sweep"
+CREATE = "CreatePayment"  # the client's operation name in its call log (flashfx/call_log.py)
 ORDER_TABLE = PaymentOrder._meta.db_table
 OUTBOX_TABLE = PaymentOrderOutbox._meta.db_table
-RECIPIENT = {
+Order = PaymentOrder.State
+Box = PaymentOrderOutbox.State
+# A euro account abroad (parties/forms/recipients.py's IBAN type).
+EUR_IBAN = {
     "accountIdType": "IBAN",
     "currency": "EUR",
     "iban": "DE89370400440532013000",
     "bic": "COBADEFFXXX",
     "companyName": "Muster GmbH",
 }
-SENDER = {
-    "companyName": "Demo Company Pty Ltd",
-    "email": "accounts@demo.example",
-    "address": {"street": "1 Martin Place", "suburb": "Sydney", "country": "AU"},
-}
-
-
-# --- Making payment orders ----------------------------------------------------------------------
 
 
 @pytest.fixture
-def parties(app_sandbox) -> tuple[Recipient, Sender]:
-    """A funded balance, and a recipient abroad and a sender at FlashFX, mirrored here."""
-    funding = app_sandbox.receive_deposit("100000.00")
-    assert app_sandbox.advance("deposits", funding["id"], "CONFIRMED").status_code == 200
-    client = flashfx_client()
-    recipient = client.recipient(client.create_recipient(RECIPIENT).id)
-    registry.get("recipients").apply(recipient, observed_at=timezone.now(), source="sync")
-    sender = client.sender(client.create_sender(SENDER).id)
-    registry.get("senders").apply(sender, observed_at=timezone.now(), source="sync")
-    return (
-        Recipient.objects.get(flashfx_id=recipient.id),
-        Sender.objects.get(flashfx_id=sender.id),
-    )
+def abroad(app_sandbox) -> Recipient:
+    """Australian dollars on the sandbox's balance, and a euro recipient there and here."""
+    credit = app_sandbox.receive_deposit("500000.00")
+    assert app_sandbox.advance("deposits", credit["id"], "CONFIRMED").status_code == 200
+    api = flashfx_client()
+    made = api.recipient(api.create_recipient(EUR_IBAN).id)
+    registry.get("recipients").apply(made, observed_at=timezone.now(), source="sync")
+    return Recipient.objects.get(flashfx_id=made.id)
 
 
-def propose(parties, *, size: str = "250.00", reference: str = "INV 2042") -> PaymentOrder:
-    """An order an operator submitted for approval with a live quote (one approver below
-    10,000 AUD)."""
-    recipient, sender = parties
-    first = PaymentOrder.objects.first()
-    maker = first.created_by if first else make_staff("operator")
-    amount = {
+def order_for(
+    recipient: Recipient, size: str = "1000.00", reference: str = "INV 7"
+) -> PaymentOrder:
+    """Proposed by the operator with a live quote for its amounts (AUD -> EUR, AUD side)."""
+    amounts = {
         "from_currency": "AUD",
-        "to_currency": "EUR",
+        "to_currency": recipient.currency,
         "size": Decimal(size),
         "size_currency": "AUD",
     }
     return payment_orders.payment_order_create(
-        by=maker,
-        sender=sender,
-        recipient=recipient,
+        by=get_user_model().objects.filter(username="operator").first() or make_staff("operator"),
+        sender=None,
         sub_client=None,
+        recipient=recipient,
         reason="SERVICES",
         source_of_funds="BUSINESS_FUNDS",
         reference=reference,
-        quote=payment_orders.quote_for(**amount),
-        **amount,
+        quote=payment_orders.quote_for(**amounts),
+        **amounts,
     )
 
 
-def approver(name: str = "alice"):
+def checker(name: str = "alice"):
     return make_staff("approver", name)
 
 
-def approve(order: PaymentOrder, by) -> PaymentOrder:
-    """What the Approve button does: sign, then enqueue the send after commit."""
+def approved(order: PaymentOrder, by, *, enqueue: bool = True) -> PaymentOrder:
+    """The decide view's Approve: sign; once committed, the send is queued."""
     order = payment_orders.payment_order_approve(order=order, by=by)
-    tasks.payment_order_enqueue(order)
+    if enqueue:
+        tasks.payment_order_enqueue(order)
     return order
 
 
-# --- Reading the outcome ------------------------------------------------------------------------
-
-
-def at_flashfx(order: PaymentOrder) -> list:
-    """The payments FlashFX holds under this order's code (its externalId)."""
+def held_at_flashfx(order: PaymentOrder | None = None) -> list:
+    """The sandbox's payments, under this order's code (its externalId) or all of them."""
+    if order is None:
+        return flashfx_client().payments()
     return flashfx_client().payments(externalId=order.code)
 
 
-def all_at_flashfx() -> list:
-    return flashfx_client().payments()
+def now_in(order: PaymentOrder) -> str:
+    return PaymentOrder.objects.values_list("state", flat=True).get(pk=order.pk)
 
 
-def state(order: PaymentOrder) -> str:
-    return PaymentOrder.objects.get(pk=order.pk).state
-
-
-def outbox(order: PaymentOrder) -> PaymentOrderOutbox:
+def row_of(order: PaymentOrder) -> PaymentOrderOutbox:
     return PaymentOrderOutbox.objects.get(order=order)
 
 
-def wait_for_state(order: PaymentOrder, wanted: str, *, timeout: float = 20.0) -> None:
+def reaches(order: PaymentOrder, state: str, timeout: float = 20.0) -> None:
     wait_until(
-        lambda: state(order) == wanted,
+        lambda: now_in(order) == state,
         timeout=timeout,
-        what=f"payment order {order.code} to be {wanted} (it is {state(order)})",
+        what=f"payment order {order.code} to reach {state} (now {now_in(order)})",
     )
 
 
-def sweep_later(order: PaymentOrder) -> None:
-    """PAYOUT_STUCK_AFTER passes (the outbox row is aged by it instead), then beat's payment
-    orders sweep runs: on a worker, with what it enqueues."""
-    earlier = timezone.now() - tasks.PAYOUT_STUCK_AFTER - timedelta(seconds=1)
-    row = PaymentOrderOutbox.objects.filter(order=order)
-    row.update(created_at=earlier)
-    row.exclude(claimed_at=None).update(claimed_at=earlier)
+def sweep_after_stuck(*orders: PaymentOrder) -> None:
+    """As if PAYOUT_STUCK_AFTER had passed (the rows aged by it), beat's sweep on a worker."""
+    aged = timezone.now() - tasks.PAYOUT_STUCK_AFTER - timedelta(seconds=1)
+    rows = PaymentOrderOutbox.objects.filter(order__in=orders)
+    rows.update(created_at=aged)
+    rows.exclude(claimed_at=None).update(claimed_at=aged)
     tasks.payment_orders_sweep.delay()
 
 
-def assert_sent_once(workers, order: PaymentOrder, *, calls: int) -> None:
-    """One payment at FlashFX under the order's code, linked to the SUBMITTED order; the
-    workers finished `calls` createPayment calls (one cut short by a kill logs nothing)."""
-    held = at_flashfx(order)
+def no_answer_seen(order: PaymentOrder) -> bool:
+    return audit.AuditEvent.objects.filter(
+        object_type=PaymentOrder._meta.label_lower,
+        object_id=str(order.pk),
+        action="payment_order.no_answer",
+    ).exists()
+
+
+def exactly_one_payment(workers, order: PaymentOrder, *, calls: int, attempts: int) -> None:
+    """FlashFX holds one payment under the order's code, linked to the SUBMITTED order, for
+    its amounts; the workers finished `calls` createPayment calls (one a kill cut short logs
+    nothing) over `attempts` claims of the outbox row."""
+    held = held_at_flashfx(order)
     assert len(held) == 1, held
-    fresh = PaymentOrder.objects.select_related("payment").get(pk=order.pk)
-    assert fresh.state == PaymentOrder.State.SUBMITTED
-    assert fresh.payment is not None and fresh.payment.flashfx_id == held[0].id
-    assert held[0].size == fresh.size and held[0].from_amount == fresh.size
-    assert outbox(order).state == PaymentOrderOutbox.State.SUBMITTED
-    made = workers.calls("CreatePayment")
-    assert len(made) == calls, made
+    order = PaymentOrder.objects.select_related("payment").get(pk=order.pk)
+    assert order.state == Order.SUBMITTED
+    assert order.payment is not None and order.payment.flashfx_id == held[0].id
+    assert (held[0].from_currency, held[0].from_amount) == ("AUD", order.size)
+    box = row_of(order)
+    assert (box.state, box.attempts) == (Box.SUBMITTED, attempts)
+    assert len(workers.calls(CREATE)) == calls, workers.calls(CREATE)
 
 
-def audit_actions(order: PaymentOrder) -> list[str]:
-    return list(
-        audit.AuditEvent.objects.filter(
-            object_type=PaymentOrder._meta.label_lower, object_id=str(order.pk)
-        )
-        .order_by("pk")
-        .values_list("action", flat=True)
+# --- Many hands ---------------------------------------------------------------------------------
+
+
+def test_two_approvers_at_once_and_a_send_delivered_three_times_make_one_payment(abroad, workers):
+    """Alice and Bob approve at the same moment (one signature is needed: one of them is told
+    no); the send reaches two workers at once, then comes back once more later."""
+    order = order_for(abroad)
+    outcomes = race(
+        lambda: approved(order, checker("alice"), enqueue=False),
+        lambda: approved(order, checker("bob"), enqueue=False),
     )
-
-
-# --- Staff and messages at the same moment ------------------------------------------------------
-
-
-def test_two_approvers_approving_at_once_send_one_payment(parties, workers):
-    order = propose(parties)
-    workers.start()
-    alice, bob = approver("alice"), approver("bob")
-    results = race(lambda: approve(order, alice), lambda: approve(order, bob))
-    refused = [r for r in results if isinstance(r, payment_orders.PaymentOrderError)]
-    assert len(refused) == 1, results
-    assert ApprovalSignature.objects.count() == 1
-
-    wait_for_state(order, PaymentOrder.State.SUBMITTED)
-    assert_sent_once(workers, order, calls=1)
-
-
-def test_the_same_send_delivered_to_two_workers_and_again_later_makes_one_call(parties, workers):
-    order = propose(parties)
-    payment_orders.payment_order_approve(order=order, by=approver())  # sent below
+    refused = [o for o in outcomes if isinstance(o, payment_orders.PaymentOrderError)]
+    assert len(refused) == 1, outcomes
+    assert now_in(order) == Order.APPROVED
+    box = row_of(order)
     workers.start()
     workers.start()
-    box = outbox(order)
     tasks.payment_order_submit.delay(box.pk)
     tasks.payment_order_submit.delay(box.pk)
-    wait_until(lambda: workers.finished(SUBMIT_TASK) == 2, what="both deliveries to run")
-    tasks.payment_order_submit.delay(box.pk)  # the message back after the visibility timeout
-    wait_until(lambda: workers.finished(SUBMIT_TASK) == 3, what="the late redelivery to run")
-    assert_sent_once(workers, order, calls=1)
+    wait_until(lambda: workers.finished(SUBMIT) == 2, what="both deliveries to run")
+    tasks.payment_order_submit.delay(box.pk)  # back after the broker's visibility timeout
+    wait_until(lambda: workers.finished(SUBMIT) == 3, what="the late delivery to run")
+    exactly_one_payment(workers, order, calls=1, attempts=1)
 
 
-def test_only_approved_orders_reach_flashfx(parties, workers, settings):
-    """Five orders: two approved, one awaiting its approver, one declined, one withdrawn by its
-    maker, one above the tier with one of its two signatures. The sweep runs too (every row
-    aged); FlashFX holds the two approved ones, once each, and nothing else."""
-    settings.PAYOUT_APPROVAL_TIERS = "10000:1,*:2"
-    sent = [propose(parties, reference=f"SENT {i}") for i in range(2)]
-    waiting = propose(parties, reference="WAITING")
-    declined = propose(parties, reference="DECLINED")
-    withdrawn = propose(parties, reference="WITHDRAWN")
-    half = propose(parties, size="20000.00", reference="HALF SIGNED")
-    alice, bob = approver("alice"), approver("bob")
+def test_only_approved_orders_become_payments(abroad, workers):
+    """Two approved; one waiting; one declined; one withdrawn by its maker; one above the first
+    tier with one of its two signatures. Every row is swept too: FlashFX holds the two
+    approved ones, once each, and nothing for the others."""
+    sent = [order_for(abroad, reference=f"PAID {n}") for n in range(2)]
+    waiting = order_for(abroad, reference="WAITING")
+    declined = order_for(abroad, reference="DECLINED")
+    withdrawn = order_for(abroad, reference="WITHDRAWN")
+    half = order_for(abroad, size="20000.00", reference="HALF")
+    alice, bob = checker("alice"), checker("bob")
     workers.start()
     for order in sent:
-        approve(order, alice)
+        approved(order, alice)
     payment_orders.payment_order_decline(order=declined, by=bob, note="not ours")
     payment_orders.payment_order_cancel(order=withdrawn, by=withdrawn.created_by)
-    assert approve(half, alice).state == PaymentOrder.State.AWAITING_APPROVAL  # one of two
+    assert approved(half, alice).state == Order.AWAITING_APPROVAL
     for order in sent:
-        wait_for_state(order, PaymentOrder.State.SUBMITTED)
-    PaymentOrderOutbox.objects.update(created_at=timezone.now() - tasks.PAYOUT_STUCK_AFTER)
-    tasks.payment_orders_sweep.delay()
-    wait_until(
-        lambda: workers.finished("payments.tasks.payment_orders_sweep") == 1,
-        what="the sweep to run",
-    )
+        reaches(order, Order.SUBMITTED)
+    sweep_after_stuck(*sent, waiting, declined, withdrawn, half)
+    wait_until(lambda: workers.finished(SWEEP) == 1, what="the sweep to run")
 
-    assert sorted(p.external_id for p in all_at_flashfx()) == sorted(o.code for o in sent)
-    for order in sent:
-        assert len(at_flashfx(order)) == 1
+    assert sorted(p.external_id for p in held_at_flashfx()) == sorted(o.code for o in sent)
     for order in (waiting, declined, withdrawn, half):
-        assert at_flashfx(order) == []
         assert not PaymentOrderOutbox.objects.filter(order=order).exists()
-    assert len(workers.calls("CreatePayment")) == 2
+    assert len(workers.calls(CREATE)) == 2
 
 
-# --- Crashes and lost answers -------------------------------------------------------------------
-
-
-def test_a_send_finding_its_row_held_sends_nothing_and_the_sweep_sends_it_once(
-    parties, workers, locker
-):
-    order = propose(parties)
-    payment_orders.payment_order_approve(order=order, by=approver())
-    box = outbox(order)
-    with locker.row(OUTBOX_TABLE, box.pk):
+def test_a_row_held_elsewhere_is_passed_by_and_the_sweep_sends_it_once(abroad, workers, locker):
+    """When the worker comes to claim the outbox row another transaction holds it: the worker
+    does not wait for it and sends nothing; the sweep sends it once the holder is done."""
+    order = approved(order_for(abroad), checker(), enqueue=False)
+    with locker.row(OUTBOX_TABLE, row_of(order).pk):
         workers.start()
-        tasks.payment_order_enqueue(PaymentOrder.objects.get(pk=order.pk))
-        wait_until(
-            lambda: workers.finished(SUBMIT_TASK) == 1,
-            what="the worker to run the send and pass the held row by",
-        )
-    assert outbox(order).state == PaymentOrderOutbox.State.APPROVED
-    assert state(order) == PaymentOrder.State.APPROVED
-    assert at_flashfx(order) == []
+        tasks.payment_order_enqueue(order)
+        wait_until(lambda: workers.finished(SUBMIT) == 1, what="the send to pass the row by")
+    assert (now_in(order), row_of(order).state) == (Order.APPROVED, Box.APPROVED)
+    assert held_at_flashfx(order) == []
 
-    sweep_later(order)
-    wait_for_state(order, PaymentOrder.State.SUBMITTED)
-    assert_sent_once(workers, order, calls=1)
-    assert outbox(order).attempts == 1
+    sweep_after_stuck(order)
+    reaches(order, Order.SUBMITTED)
+    exactly_one_payment(workers, order, calls=1, attempts=1)
 
 
-def test_killed_before_the_call_nothing_is_claimed_and_it_is_sent_once(parties, workers, locker):
-    """The claim, SUBMITTING and its audit event commit together; the worker dies waiting for
-    the audit trail's lock inside that transaction, before any call: none of it happened."""
-    order = propose(parties)
-    payment_orders.payment_order_approve(order=order, by=approver())
+# --- Workers killed -----------------------------------------------------------------------------
+
+
+def test_killed_before_the_call_nothing_was_claimed_and_the_sweep_sends_it_once(
+    abroad, workers, locker
+):
+    """The worker dies inside its claim's transaction (waiting for the audit trail's lock):
+    no claim, no SUBMITTING, no call; the sweep sends it."""
+    order = approved(order_for(abroad), checker(), enqueue=False)
     with locker.advisory(audit.LOCK_KEY):
-        first = workers.start()
-        tasks.payment_order_enqueue(PaymentOrder.objects.get(pk=order.pk))
-        workers.wait_blocked(first, "pg_advisory_xact_lock")
-        workers.kill(first)
-    assert outbox(order).state == PaymentOrderOutbox.State.APPROVED
-    assert outbox(order).attempts == 0
-    assert at_flashfx(order) == []
+        doomed = workers.start()
+        tasks.payment_order_enqueue(order)
+        workers.wait_blocked(doomed, "pg_advisory_xact_lock")
+        workers.kill(doomed)
+    assert (row_of(order).state, row_of(order).attempts) == (Box.APPROVED, 0)
+    assert now_in(order) == Order.APPROVED and held_at_flashfx(order) == []
 
     workers.start()
-    sweep_later(order)
-    wait_for_state(order, PaymentOrder.State.SUBMITTED)
-    assert_sent_once(workers, order, calls=1)
+    sweep_after_stuck(order)
+    reaches(order, Order.SUBMITTED)
+    exactly_one_payment(workers, order, calls=1, attempts=1)
 
 
-def test_killed_during_the_call_it_is_looked_up_not_created_again(parties, app_sandbox, workers):
-    """FlashFX takes 3 s to answer; the worker is killed while it waits. FlashFX creates the
-    payment all the same; recovery finds it by externalId."""
+def test_killed_during_the_call_the_payment_is_read_back_not_made_twice(
+    abroad, app_sandbox, workers
+):
+    """FlashFX answers after 3 s; the worker dies waiting. The payment exists all the same,
+    and recovery finds it by externalId: no second createPayment."""
     app_sandbox.faults(slow=1, slow_seconds=3, operations=["createPayment"], limit=1)
-    order = propose(parties)
-    first = workers.start()
-    approve(order, approver())
-    wait_until(
-        lambda: outbox(order).state == PaymentOrderOutbox.State.SUBMITTING,
-        what="the claim to commit (the call follows at once)",
-    )
-    pause(1.0)  # the call is out; FlashFX answers after 3 s
-    workers.kill(first)
-    wait_until(lambda: len(at_flashfx(order)) == 1, what="FlashFX to finish the dead call")
-    assert state(order) == PaymentOrder.State.SUBMITTING
+    order = order_for(abroad)
+    doomed = workers.start()
+    approved(order, checker())
+    wait_until(lambda: row_of(order).state == Box.SUBMITTING, what="the claim to commit")
+    pause(1.0)  # the call is out
+    workers.kill(doomed)
+    wait_until(lambda: held_at_flashfx(order), what="FlashFX to finish the dead worker's call")
+    assert now_in(order) == Order.SUBMITTING
 
     workers.start()
-    sweep_later(order)
-    wait_for_state(order, PaymentOrder.State.SUBMITTED)
-    assert_sent_once(workers, order, calls=0)  # only the dead worker's call, unlogged
-    assert outbox(order).attempts == 1
+    sweep_after_stuck(order)
+    reaches(order, Order.SUBMITTED)
+    exactly_one_payment(workers, order, calls=0, attempts=1)
 
 
-def test_killed_after_the_call_before_recording_it_it_is_looked_up_not_created_again(
-    parties, app_sandbox, workers, locker
+def test_killed_after_the_answer_before_recording_it_the_payment_is_read_back(
+    abroad, app_sandbox, workers, locker
 ):
-    """FlashFX answered; the worker waits for the order's row to link the payment and dies
-    there, the mirrored payment and the link lost with its transaction."""
+    """FlashFX answered; the worker waits for the order's row to record the answer and dies
+    there: the answer is lost with its transaction, the payment is not."""
     app_sandbox.faults(slow=1, slow_seconds=2, operations=["createPayment"], limit=1)
-    order = propose(parties)
-    first = workers.start()
-    approve(order, approver())
-    wait_until(
-        lambda: outbox(order).state == PaymentOrderOutbox.State.SUBMITTING,
-        what="the claim to commit (the call follows at once)",
-    )
+    order = order_for(abroad)
+    doomed = workers.start()
+    approved(order, checker())
+    wait_until(lambda: row_of(order).state == Box.SUBMITTING, what="the claim to commit")
     with locker.row(ORDER_TABLE, order.pk):
-        # The order's locking read (pg_stat_activity cuts its text before FOR UPDATE).
-        workers.wait_blocked(first, f'SELECT "{ORDER_TABLE}"."id"')
-        workers.kill(first)
-    assert len(at_flashfx(order)) == 1
-    assert state(order) == PaymentOrder.State.SUBMITTING
-    assert PaymentOrder.objects.get(pk=order.pk).payment is None
-    assert len(workers.calls("CreatePayment")) == 1  # it had its answer
+        workers.wait_blocked(doomed, f'"{ORDER_TABLE}"')
+        workers.kill(doomed)
+    assert len(held_at_flashfx(order)) == 1
+    assert now_in(order) == Order.SUBMITTING
+    assert PaymentOrder.objects.get(pk=order.pk).payment_id is None
+    assert len(workers.calls(CREATE)) == 1  # it had its answer
 
     workers.start()
-    sweep_later(order)
-    wait_for_state(order, PaymentOrder.State.SUBMITTED)
-    assert_sent_once(workers, order, calls=1)
+    sweep_after_stuck(order)
+    reaches(order, Order.SUBMITTED)
+    exactly_one_payment(workers, order, calls=1, attempts=1)
 
 
-def test_committed_then_dropped_call_is_looked_up_not_created_again(parties, app_sandbox, workers):
-    app_sandbox.faults(commit_then_drop=1, operations=["createPayment"], limit=1)
-    order = propose(parties)
-    workers.start()
-    approve(order, approver())
-    wait_until(
-        lambda: "payment_order.no_answer" in audit_actions(order),
-        what="the worker to get no answer",
-    )
-    assert len(at_flashfx(order)) == 1  # committed at FlashFX
-    assert state(order) == PaymentOrder.State.SUBMITTING
-
-    sweep_later(order)  # instead of the recovery task's own countdown
-    wait_for_state(order, PaymentOrder.State.SUBMITTED)
-    made = workers.calls("CreatePayment")
-    assert len(made) == 1 and "OutcomeUnknown" in made[0], made
-    assert_sent_once(workers, order, calls=1)
+# --- Answers lost on the way --------------------------------------------------------------------
 
 
-def test_a_call_refused_with_a_5xx_is_looked_up_then_sent_again_with_the_same_key(
-    parties, app_sandbox, workers
+@pytest.mark.parametrize(
+    ("fault", "made_it", "calls"),
+    [
+        ({"commit_then_drop": 1}, 1, 1),  # FlashFX made it, then the answer was lost
+        ({"html_502": 1}, 0, 2),  # a proxy's 502 before FlashFX did anything
+    ],
+    ids=["commit-then-drop", "html-502"],
+)
+def test_a_lost_answer_is_read_back_and_sent_again_only_if_flashfx_has_none(
+    abroad, app_sandbox, workers, fault, made_it, calls
 ):
-    """A 502 before FlashFX did anything: recovery finds nothing under the code and repeats
-    the same request with the same idempotencyKey, once."""
-    app_sandbox.faults(html_502=1, operations=["createPayment"], limit=1)
-    order = propose(parties)
+    app_sandbox.faults(**fault, operations=["createPayment"], limit=1)
+    order = order_for(abroad)
     workers.start()
-    approve(order, approver())
-    wait_until(
-        lambda: "payment_order.no_answer" in audit_actions(order),
-        what="the worker to get no answer",
-    )
-    assert at_flashfx(order) == []
+    approved(order, checker())
+    wait_until(lambda: no_answer_seen(order), what="the worker to get no answer")
+    assert len(held_at_flashfx(order)) == made_it
+    assert now_in(order) == Order.SUBMITTING
 
-    sweep_later(order)
-    wait_for_state(order, PaymentOrder.State.SUBMITTED)
-    assert_sent_once(workers, order, calls=2)
-    assert outbox(order).attempts == 2
+    sweep_after_stuck(order)  # rather than the recovery task's own countdown
+    reaches(order, Order.SUBMITTED)
+    exactly_one_payment(workers, order, calls=calls, attempts=calls)
