@@ -11,14 +11,12 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from backoffice.models import AuditEvent
-from mirrors.models import StatusChange
 
 from ..models import Approval, PaymentOrder
-from .payouts import Entry, _cursor, _uncursor
+from .payouts import Entry, _cursor, _uncursor, workflow_timeline
 
 PAGE_SIZE = 50
 APPROVE_PERMISSION = "payments.approve_payment"
-STATE_WORDS = dict(PaymentOrder.State.choices)
 
 
 def _orders() -> QuerySet[PaymentOrder]:
@@ -75,34 +73,11 @@ def payment_orders_waiting_for(*, user: Any) -> QuerySet[PaymentOrder]:
 def payment_order_timeline(*, order: PaymentOrder) -> list[Entry]:
     """Our workflow's events and FlashFX's status moves of the payment (mirrors.StatusChange),
     oldest first."""
-    entries = [
-        Entry(
-            at=e.at,
-            kind="ours",
-            title=(
-                STATE_WORDS.get(e.to_state, e.to_state)
-                if e.from_state != e.to_state
-                else f"{STATE_WORDS.get(e.to_state, e.to_state)} (again)"
-            ),
-            actor=e.actor.get_username() if e.actor else "",
-            detail=e.detail,
-        )
-        for e in order.events.select_related("actor")
-    ]
-    if order.payment is not None:
-        for change in StatusChange.objects.filter(
-            entity="payments.payment", flashfx_id=order.payment.flashfx_id
-        ):
-            title = (
-                f"FlashFX: {change.old_status} \u2192 {change.new_status}"
-                if change.old_status
-                else f"FlashFX: {change.new_status}"
-            )
-            entries.append(
-                Entry(at=change.recorded_at, kind="flashfx", title=title, detail=change.source)
-            )
-    entries.sort(key=lambda e: e.at)
-    return entries
+    return workflow_timeline(
+        events=order.events.select_related("actor"),
+        entity="payments.payment",
+        flashfx_id=order.payment.flashfx_id if order.payment is not None else None,
+    )
 
 
 def payment_order_audit(*, order: PaymentOrder) -> QuerySet[AuditEvent]:

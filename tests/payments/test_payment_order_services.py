@@ -28,6 +28,7 @@ from mirrors.registry import registry
 from parties.models import Recipient
 from payments import tasks
 from payments.models import Approval, Payment, PaymentOrder, PaymentOrderOutbox
+from payments.selectors import payment_orders as selectors
 from payments.services import approvals, payment_orders
 from payments.services.payment_orders import PaymentOrderError
 
@@ -367,6 +368,31 @@ def test_flashfxs_news_follows_the_payment_to_closed(maker, approver, recipient,
     payment = Payment.objects.get(pk=order.payment_id)
     assert payment.flashfx_status == "CLOSED"
     assert payment.to_amount == order.quoted_to_amount  # the rate did not move in the sandbox
+    order = selectors.payment_order_get(code=order.code)
+    timeline = selectors.payment_order_timeline(order=order)
+    assert [e.title for e in timeline if e.kind == "ours"] == [
+        "Awaiting approval",
+        "Approved",
+        "Submitting",
+        "Submitted",
+    ]
+    assert "FlashFX: OPEN \u2192 CLOSED" in [e.title for e in timeline if e.kind == "flashfx"]
+
+
+def test_the_list_pages_by_keyset_and_filters_by_state(maker, approver, recipient):
+    orders = [propose_payment(maker, recipient=recipient, reference=f"INV {n}") for n in range(3)]
+    payment_orders.payment_order_decline(order=orders[0], by=approver)
+    first = selectors.payment_order_list(limit=2)
+    assert [o.code for o in first.rows] == [orders[2].code, orders[1].code]
+    second = selectors.payment_order_list(limit=2, after=first.next_cursor)
+    assert [o.code for o in second.rows] == [orders[0].code] and second.next_cursor is None
+    declined = selectors.payment_order_list(state=State.DECLINED)
+    assert [o.code for o in declined.rows] == [orders[0].code]
+    assert [o.code for o in selectors.payment_orders_waiting_for(user=approver)] == [
+        orders[1].code,
+        orders[2].code,
+    ]
+    assert not selectors.payment_orders_waiting_for(user=maker).exists()
 
 
 def test_a_payment_mirrored_before_our_reply_links_the_order(maker, approver, recipient):
