@@ -15,11 +15,11 @@ from typing import Any
 from django import forms
 
 from parties import selectors as parties
-from parties.models import Recipient, Sender, SubClient
+from parties.models import Recipient
 
 from ..models import PaymentOrder
 from ..services.payment_orders import FROM_CURRENCIES, LOCAL_ACCOUNT_TYPES, REFERENCE_MAX
-from .payouts import SenderChoice
+from .payouts import PayoutForm
 
 SIDES = (
     ("from", "Sent (in the currency paid from)"),
@@ -111,18 +111,7 @@ class QuoteInputsForm(forms.Form):
 class PaymentOrderForm(QuoteInputsForm):
     """The whole payment: the quote's inputs, who it is from, why, and the reference."""
 
-    sender = SenderChoice(
-        label="Sender (\u201cPayment from \u2026\u201d)",
-        queryset=Sender.objects.none(),
-        required=False,
-        empty_label="The company itself",
-    )
-    sub_client = forms.ModelChoiceField(
-        label="Sub-client (optional)",
-        queryset=SubClient.objects.none(),
-        required=False,
-        empty_label="None",
-    )
+    # sender and sub_client: the payout form's own fields (__init__), the same parties offered.
     reason = forms.ChoiceField(
         label="Reason",
         choices=[("", "Choose a reason")] + list(PaymentOrder.Reason.choices),
@@ -147,15 +136,10 @@ class PaymentOrderForm(QuoteInputsForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["sender"].queryset = (
-            Sender.objects.filter(deleted_at=None)
-            .exclude(flashfx_id="")
-            .order_by("company_name", "last_name", "id")
-        )
-        self.fields["sub_client"].queryset = SubClient.objects.exclude(flashfx_id="").order_by(
-            "full_name", "id"
-        )
-        self.fields["sub_client"].label_from_instance = lambda sc: sc.full_name or sc.flashfx_id
+        payout_fields = PayoutForm().fields
+        for name in ("sub_client", "sender"):
+            self.fields = {name: payout_fields[name], **self.fields}
+        self.fields["sender"].empty_label = "The company itself"  # neither: the company sends it
 
     def clean_reference(self) -> str:
         return self.cleaned_data["reference"].strip()
