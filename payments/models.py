@@ -616,11 +616,10 @@ class PayoutEvent(models.Model):
         return f"{self.payout_id}: {self.from_state or '-'} -> {self.to_state}"
 
 
-class PayoutOutbox(models.Model):
-    """What must be sent for an approved payout, written by the transaction that gives the last
-    approval: the CreateWithdrawalInput (less the key, which is the payout's code) and the hash
-    it was approved under. A worker claims it (approved -> submitting) before any call; at most
-    one live row per payout, enforced by the database."""
+class Outbox(models.Model):
+    """What must be sent for an approved money action, written by the transaction that gives
+    the last approval: the request (less the key, which is the action's code) and the hash it
+    was approved under. A worker claims it (approved -> submitting) before any call."""
 
     class State(models.TextChoices):
         APPROVED = "approved"
@@ -629,18 +628,27 @@ class PayoutOutbox(models.Model):
         SUBMIT_FAILED = "submit_failed"
         VOIDED = "voided"  # the hash no longer matched: nothing was sent
 
-    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="outbox")
     request = models.JSONField()
     payload_hash = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State, default=State.APPROVED)
-    attempts = models.PositiveIntegerField(default=0)  # createWithdrawal calls made
+    attempts = models.PositiveIntegerField(default=0)  # calls made
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["created_at", "id"]
+
+
+class PayoutOutbox(Outbox):
+    """A payout's outbox row: the CreateWithdrawalInput. At most one live row per payout,
+    enforced by the database."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="outbox")
+
+    class Meta(Outbox.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["payout"],
@@ -813,26 +821,13 @@ class PaymentOrderEvent(models.Model):
         return f"{self.order_id}: {self.from_state or '-'} -> {self.to_state}"
 
 
-class PaymentOrderOutbox(models.Model):
-    """What must be sent for an approved payment order, written by the transaction of its last
-    approval: the PaymentInput (its key is the order's code) and the hash it was approved
-    under. A worker claims it (approved -> submitting) before any call; at most one live row
-    per order, enforced by the database (as PayoutOutbox)."""
-
-    State = PayoutOutbox.State
+class PaymentOrderOutbox(Outbox):
+    """A payment order's outbox row: the PaymentInput (its key is the order's code). At most
+    one live row per order, enforced by the database."""
 
     order = models.ForeignKey(PaymentOrder, on_delete=models.PROTECT, related_name="outbox")
-    request = models.JSONField()
-    payload_hash = models.CharField(max_length=64)
-    state = models.CharField(max_length=16, choices=State, default=State.APPROVED)
-    attempts = models.PositiveIntegerField(default=0)  # createPayment calls made
-    created_at = models.DateTimeField(default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    done_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(Outbox.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["order"],

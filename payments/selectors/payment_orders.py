@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from backoffice.models import AuditEvent
 
 from ..models import Approval, PaymentOrder
-from .payouts import Entry, _cursor, _uncursor, workflow_timeline
+from .payouts import Entry, keyset_page, workflow_timeline
 
 PAGE_SIZE = 50
 APPROVE_PERMISSION = "payments.approve_payment"
@@ -39,13 +39,7 @@ def payment_order_list(
     rows = _orders().order_by("-created_at", "-id")
     if state:
         rows = rows.filter(state=state)
-    if after and (cursor := _uncursor(after)):
-        at, pk = cursor
-        rows = rows.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
-    page = list(rows[: limit + 1])
-    more = len(page) > limit
-    page = page[:limit]
-    return PaymentOrderPage(page, _cursor(page[-1]) if more and page else None)
+    return PaymentOrderPage(*keyset_page(rows, after=after, limit=limit))
 
 
 def payment_order_get(*, code: str) -> PaymentOrder | None:

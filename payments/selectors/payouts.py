@@ -74,13 +74,19 @@ def payout_list(
         rows = rows.filter(withdrawal=None)
     elif flashfx_status:
         rows = rows.filter(withdrawal__flashfx_status=flashfx_status)
+    return PayoutPage(*keyset_page(rows, after=after, limit=limit))
+
+
+def keyset_page(rows: QuerySet, *, after: str, limit: int) -> tuple[list, str | None]:
+    """Rows ordered newest first (-created_at, -id) cut after a cursor: the page, and the cursor
+    of the next one (None on the last). A cursor that does not parse starts over."""
     if after and (cursor := _uncursor(after)):
         at, pk = cursor
         rows = rows.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
     page = list(rows[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
-    return PayoutPage(page, _cursor(page[-1]) if more and page else None)
+    return page, _cursor(page[-1]) if more and page else None
 
 
 def payout_get(*, code: str) -> Payout | None:

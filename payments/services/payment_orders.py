@@ -51,6 +51,7 @@ from ..models import Approval, Payment, PaymentOrder, PaymentOrderEvent, Payment
 from . import approvals
 from .payout_policy import payout_policy
 from .payouts import PLACEHOLDERS, PRINTABLE_ASCII, recipient_name, settle_seconds
+from .sending import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -409,43 +410,15 @@ def _check_quote(quote: QuoteView | None, **amount: Any) -> None:
 # --- Moves ------------------------------------------------------------------------------------
 
 
-def _event(order: PaymentOrder, *, old: str, to: str, actor: Any, detail: str) -> None:
-    PaymentOrderEvent.objects.create(
-        order=order, from_state=old, to_state=to, actor=actor, detail=detail[:500]
-    )
+# Compare-and-set moves with their PaymentOrderEvent and audit event (sending.py).
+WORKFLOW = Workflow(
+    model=PaymentOrder, event_model=PaymentOrderEvent, owner="order", audit_prefix="payment_order"
+)
+_event = WORKFLOW.event
 
 
-def _move(
-    order: PaymentOrder,
-    *,
-    old: str,
-    to: str,
-    actor: Any = None,
-    detail: str = "",
-    details: dict[str, Any] | None = None,
-    **fields: Any,
-) -> bool:
-    """Compare-and-set the order's state from `old`, with its event and audit event; False if
-    it was elsewhere. No savepoint: a failure fails the caller's transaction with it."""
-    now = timezone.now()
-    with transaction.atomic(savepoint=False):
-        if not PaymentOrder.objects.filter(pk=order.pk, state=old).update(
-            state=to, updated_at=now, **fields
-        ):
-            return False
-        order.state, order.updated_at = to, now
-        for name, value in fields.items():
-            setattr(order, name, value)
-        _event(order, old=old, to=to, actor=actor, detail=detail)
-        audit.record(
-            f"payment_order.{to}",
-            actor=actor,
-            obj=order,
-            before={"state": old},
-            after={"state": to},
-            details={"code": order.code, "detail": detail, **(details or {})},
-        )
-    return True
+def _move(order: PaymentOrder, *, old: str, to: str, **kwargs: Any) -> bool:
+    return WORKFLOW.move(order, from_states=(old,), to=to, **kwargs)
 
 
 def _ask_approval(order: PaymentOrder, *, by: Any) -> Approval:

@@ -49,6 +49,7 @@ from parties.models import Recipient, Sender, SubClient
 from ..models import Approval, Payout, PayoutEvent, PayoutOutbox, Withdrawal
 from . import approvals
 from .payout_policy import payout_policy
+from .sending import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -226,47 +227,10 @@ def _validate(
 # --- Moves ------------------------------------------------------------------------------------
 
 
-def _event(payout: Payout, *, old: str, to: str, actor: Any, detail: str) -> None:
-    PayoutEvent.objects.create(
-        payout=payout, from_state=old, to_state=to, actor=actor, detail=detail[:500]
-    )
-
-
-def _move(
-    payout: Payout,
-    *,
-    from_states: tuple[str, ...],
-    to: str,
-    actor: Any = None,
-    detail: str = "",
-    details: dict[str, Any] | None = None,
-    **fields: Any,
-) -> bool:
-    """Compare-and-set the payout's state, with its event and audit event; False if it was
-    elsewhere. `payout` is updated in place with what was written. No savepoint: a failure
-    here fails the transaction it is part of, which is what must happen to a half-made move."""
-    now = timezone.now()
-    with transaction.atomic(savepoint=False):
-        row = Payout.objects.filter(pk=payout.pk)
-        if len(from_states) == 1:  # the usual case: the state we came from is known
-            old = from_states[0]
-        else:
-            old = row.filter(state__in=from_states).values_list("state", flat=True).first()
-        if old is None or not row.filter(state=old).update(state=to, updated_at=now, **fields):
-            return False
-        payout.state, payout.updated_at = to, now
-        for name, value in fields.items():
-            setattr(payout, name, value)
-        _event(payout, old=old, to=to, actor=actor, detail=detail)
-        audit.record(
-            f"payout.{to}",
-            actor=actor,
-            obj=payout,
-            before={"state": old},
-            after={"state": to},
-            details={"code": payout.code, "detail": detail, **(details or {})},
-        )
-    return True
+# Compare-and-set moves with their PayoutEvent and audit event (payments/services/sending.py).
+WORKFLOW = Workflow(model=Payout, event_model=PayoutEvent, owner="payout", audit_prefix="payout")
+_event = WORKFLOW.event
+_move = WORKFLOW.move
 
 
 def _move_many(
