@@ -24,7 +24,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -45,6 +44,7 @@ from ..selectors.payouts import recipient_flags
 from ..services import approvals
 from ..services import payment_orders as orders
 from ..services.payout_policy import payout_policy
+from .payouts import decide
 
 VIEW_PERMISSION = "payments.view_payment"
 DECISIONS = ("approve", "decline")
@@ -348,25 +348,17 @@ def payment_decide(request: HttpRequest, code: str, decision: str) -> HttpRespon
     if decision not in DECISIONS:
         raise Http404("No such decision.")
     order = get_object_or_404(PaymentOrder, code=code)
-    if order.created_by_id == request.user.pk:
-        raise PermissionDenied("You started this payment; other members must approve it.")
-    try:
-        if decision == "approve":
-            order = orders.payment_order_approve(order=order, by=request.user)
-            tasks.payment_order_enqueue(order)  # sent after commit, if this was the last one
-        else:
-            note = request.POST.get("note", "")[:500]
-            order = orders.payment_order_decline(order=order, by=request.user, note=note)
-    except orders.PaymentOrderError as exc:
-        messages.error(request, str(exc))
-    else:
-        if decision == "decline":
-            messages.success(request, f"Declined: payment {order.code}.")
-        elif order.state == PaymentOrder.State.AWAITING_APPROVAL:
-            messages.success(request, f"Approved: payment {order.code} waits for another member.")
-        else:
-            messages.success(request, f"Approved: payment {order.code} is being sent.")
-    return redirect(order)
+    return decide(
+        request,
+        order,
+        decision,
+        noun="payment",
+        maker_id=order.created_by_id,
+        approve=lambda o, by: orders.payment_order_approve(order=o, by=by),
+        decline=lambda o, by, note: orders.payment_order_decline(order=o, by=by, note=note),
+        enqueue=tasks.payment_order_enqueue,  # sent after commit, if this was the last one
+        refused=orders.PaymentOrderError,
+    )
 
 
 @require_POST
