@@ -160,6 +160,11 @@ def test_tiers_apply_to_the_aud_amount(maker, recipient, settings):
     large = propose_payment(maker, recipient=recipient, size="4000.00", size_currency="EUR")
     assert small.approval.required == 1
     assert large.approval.required == 2
+    # Paid from US dollars: no AUD value an approver could check, so the highest tier.
+    from_usd = propose_payment(
+        maker, recipient=recipient, size="10.00", size_currency="USD", from_currency="USD"
+    )
+    assert from_usd.approval.required == 2
 
 
 @pytest.mark.parametrize(
