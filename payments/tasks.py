@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from django.utils import timezone
@@ -146,28 +147,41 @@ def payout_submit(self, outbox_id: int) -> str:
 def payout_recover(self, outbox_id: int) -> str:
     """Settle a submitting payout: look it up by externalId, and only if FlashFX has none,
     the same request again with the same idempotencyKey."""
-    if not PayoutOutbox.objects.filter(pk=outbox_id).exists():
+    return _recover(self, payouts.payout_recover, PayoutOutbox, outbox_id)
+
+
+def _recover(task: Any, recover: Callable[[int], str], outbox: type, outbox_id: int) -> str:
+    """A recovery task's run, for payouts and payment orders alike: `recover` (the service)
+    on this outbox row; retried later while FlashFX cannot answer or the outcome is still
+    open ("unknown", "wait"), with a growing countdown; past max_retries the sweep carries on."""
+    if not outbox.objects.filter(pk=outbox_id).exists():
         return "missing"
     try:
-        outcome = payouts.payout_recover(outbox_id)
+        outcome = recover(outbox_id)
     except FlashFXUnavailable as exc:
-        raise self.retry(
-            exc=exc, countdown=exc.retry_after or min(30 * 2**self.request.retries, 600)
+        raise task.retry(
+            exc=exc, countdown=exc.retry_after or min(30 * 2**task.request.retries, 600)
         ) from exc
-    if outcome in ("unknown", "wait") and self.request.retries < self.max_retries:
-        raise self.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**self.request.retries, 600))
-    return outcome  # past max_retries the sweep carries on
+    if outcome in ("unknown", "wait") and task.request.retries < task.max_retries:
+        raise task.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**task.request.retries, 600))
+    return outcome
+
+
+def _sweep(due: Callable[..., tuple[list[int], list[int]]], submit: Any, recover: Any) -> dict:
+    """A beat sweep of an outbox: rows approved but never claimed go to `submit`, rows left
+    submitting to `recover`, each after PAYOUT_STUCK_AFTER (`due` says which)."""
+    approved, submitting = due(stuck_after=PAYOUT_STUCK_AFTER)
+    for outbox_id in approved:
+        submit.delay(outbox_id)
+    for outbox_id in submitting:
+        recover.delay(outbox_id)
+    return {"approved": len(approved), "submitting": len(submitting)}
 
 
 @shared_task
 def payouts_sweep() -> dict[str, int]:
     """Beat: send approved payouts never claimed; recover payouts left submitting."""
-    approved, submitting = payouts.payouts_due(stuck_after=PAYOUT_STUCK_AFTER)
-    for outbox_id in approved:
-        payout_submit.delay(outbox_id)
-    for outbox_id in submitting:
-        payout_recover.delay(outbox_id)
-    return {"approved": len(approved), "submitting": len(submitting)}
+    return _sweep(payouts.payouts_due, payout_submit, payout_recover)
 
 
 # --- International payments (payments/services/payment_orders.py) ------------------------------
@@ -205,25 +219,10 @@ def payment_order_submit(self, outbox_id: int) -> str:
 def payment_order_recover(self, outbox_id: int) -> str:
     """Settle a submitting payment order: look it up by externalId, and only if FlashFX has
     none, the same request again with the same idempotencyKey."""
-    if not PaymentOrderOutbox.objects.filter(pk=outbox_id).exists():
-        return "missing"
-    try:
-        outcome = payment_orders.payment_order_recover(outbox_id)
-    except FlashFXUnavailable as exc:
-        raise self.retry(
-            exc=exc, countdown=exc.retry_after or min(30 * 2**self.request.retries, 600)
-        ) from exc
-    if outcome in ("unknown", "wait") and self.request.retries < self.max_retries:
-        raise self.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**self.request.retries, 600))
-    return outcome  # past max_retries the sweep carries on
+    return _recover(self, payment_orders.payment_order_recover, PaymentOrderOutbox, outbox_id)
 
 
 @shared_task
 def payment_orders_sweep() -> dict[str, int]:
     """Beat: send approved payment orders never claimed; recover those left submitting."""
-    approved, submitting = payment_orders.payment_orders_due(stuck_after=PAYOUT_STUCK_AFTER)
-    for outbox_id in approved:
-        payment_order_submit.delay(outbox_id)
-    for outbox_id in submitting:
-        payment_order_recover.delay(outbox_id)
-    return {"approved": len(approved), "submitting": len(submitting)}
+    return _sweep(payment_orders.payment_orders_due, payment_order_submit, payment_order_recover)
