@@ -786,37 +786,11 @@ def _send(outbox: PaymentOrderOutbox, order: PaymentOrder) -> str:
 
 
 def _no_answer(outbox: PaymentOrderOutbox, order: PaymentOrder, exc: FlashFXError) -> str:
-    """It may or may not have taken effect: left SUBMITTING; only the look-up decides."""
-    log.warning("createPayment for %s: no answer (%s)", order.code, exc)
-    PaymentOrderOutbox.objects.filter(pk=outbox.pk).update(
-        last_error=f"{exc.code or type(exc).__name__}: {exc.message}"[:500]
-    )
-    audit.record(
-        "payment_order.no_answer",
-        obj=order,
-        details={"code": order.code, "error": exc.code, "message": exc.message},
-    )
-    return "unknown"
+    return WORKFLOW.no_answer(outbox, order, exc, operation="createPayment")
 
 
 def _failed(outbox: PaymentOrderOutbox, order: PaymentOrder, exc: FlashFXRejected) -> str:
-    code = (exc.code or "REJECTED")[:64]
-    with transaction.atomic():
-        PaymentOrderOutbox.objects.filter(pk=outbox.pk, state=Box.SUBMITTING).update(
-            state=Box.SUBMIT_FAILED,
-            done_at=timezone.now(),
-            last_error=f"{code}: {exc.message}"[:500],
-        )
-        _move(
-            order,
-            old=State.SUBMITTING,
-            to=State.SUBMIT_FAILED,
-            detail=f"FlashFX refused it: {code}",
-            details={"error": code, "message": exc.message, "field": exc.field},
-            error_code=code,
-            error_message=str(exc.message)[:500],
-        )
-    return Box.SUBMIT_FAILED
+    return WORKFLOW.failed(outbox, order, exc)
 
 
 def _submitted(outbox: PaymentOrderOutbox, order: PaymentOrder, wire: Any, *, source: str) -> str:

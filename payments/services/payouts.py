@@ -752,38 +752,11 @@ def _send(claimed: list[tuple[PayoutOutbox, Payout]]) -> dict[int, str]:
 
 
 def _no_answer(outbox: PayoutOutbox, payout: Payout, exc: FlashFXError) -> str:
-    """OutcomeUnknown, a 5xx, a lost connection, our credentials: it may or may not have taken
-    effect. Left SUBMITTING; only payout_recover's look-up decides."""
-    log.warning("createWithdrawal for %s: no answer (%s)", payout.code, exc)
-    PayoutOutbox.objects.filter(pk=outbox.pk).update(
-        last_error=f"{exc.code or type(exc).__name__}: {exc.message}"[:500]
-    )
-    audit.record(
-        "payout.no_answer",
-        obj=payout,
-        details={"code": payout.code, "error": exc.code, "message": exc.message},
-    )
-    return "unknown"
+    return WORKFLOW.no_answer(outbox, payout, exc, operation="createWithdrawal")
 
 
 def _failed(outbox: PayoutOutbox, payout: Payout, exc: FlashFXRejected) -> str:
-    code = (exc.code or "REJECTED")[:64]
-    with transaction.atomic():
-        PayoutOutbox.objects.filter(pk=outbox.pk, state=Box.SUBMITTING).update(
-            state=Box.SUBMIT_FAILED,
-            done_at=timezone.now(),
-            last_error=f"{code}: {exc.message}"[:500],
-        )
-        _move(
-            payout,
-            from_states=(State.SUBMITTING,),
-            to=State.SUBMIT_FAILED,
-            detail=f"FlashFX refused it: {code}",
-            details={"error": code, "message": exc.message, "field": exc.field},
-            error_code=code,
-            error_message=str(exc.message)[:500],
-        )
-    return Box.SUBMIT_FAILED
+    return WORKFLOW.failed(outbox, payout, exc)
 
 
 def _submitted(accepted: list[tuple[PayoutOutbox, Payout, Any]], *, source: str) -> dict[int, str]:

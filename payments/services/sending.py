@@ -4,6 +4,7 @@ with an event row on its timeline and an audit event, in one transaction."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,9 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from backoffice import audit
+from flashfx.errors import FlashFXError, FlashFXRejected
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,40 @@ class Workflow:
                 details={"code": obj.code, "detail": detail, **(details or {})},
             )
         return True
+
+    def no_answer(self, outbox: Any, obj: Any, exc: FlashFXError, *, operation: str) -> str:
+        """OutcomeUnknown, a 5xx, a lost connection, our credentials: the call may or may not
+        have taken effect. The outbox row stays SUBMITTING; only the recovery's look-up by
+        externalId decides (docs/flashfx.md §5.13)."""
+        log.warning("%s for %s: no answer (%s)", operation, obj.code, exc)
+        type(outbox).objects.filter(pk=outbox.pk).update(
+            last_error=f"{exc.code or type(exc).__name__}: {exc.message}"[:500]
+        )
+        audit.record(
+            f"{self.audit_prefix}.no_answer",
+            obj=obj,
+            details={"code": obj.code, "error": exc.code, "message": exc.message},
+        )
+        return "unknown"
+
+    def failed(self, outbox: Any, obj: Any, exc: FlashFXRejected) -> str:
+        """A definite refusal: the outbox row and the object SUBMIT_FAILED, with FlashFX's
+        code and message, in one transaction."""
+        code = (exc.code or "REJECTED")[:64]
+        box, state = type(outbox).State, self.model.State
+        with transaction.atomic():
+            type(outbox).objects.filter(pk=outbox.pk, state=box.SUBMITTING).update(
+                state=box.SUBMIT_FAILED,
+                done_at=timezone.now(),
+                last_error=f"{code}: {exc.message}"[:500],
+            )
+            self.move(
+                obj,
+                from_states=(state.SUBMITTING,),
+                to=state.SUBMIT_FAILED,
+                detail=f"FlashFX refused it: {code}",
+                details={"error": code, "message": exc.message, "field": exc.field},
+                error_code=code,
+                error_message=str(exc.message)[:500],
+            )
+        return box.SUBMIT_FAILED
