@@ -555,13 +555,7 @@ def approval_blocker(order: PaymentOrder, user: Any) -> str | None:
     approval = order.approval
     if order.state != State.AWAITING_APPROVAL or approval is None:
         return f"This payment is {order.get_state_display().lower()}."
-    if approval.state != Approval.State.PENDING:
-        return f"Its approval is {approval.state}."
-    if approval.expires_at <= timezone.now():
-        return "Its approval has expired."
-    if approval.signatures.filter(signer_id=user.pk).exists():
-        return "You have approved it; it waits for another member."
-    return None
+    return approvals.signing_blocker(approval, user)
 
 
 def _fresh(order: PaymentOrder) -> PaymentOrder:

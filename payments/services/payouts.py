@@ -436,13 +436,7 @@ def approval_blocker(payout: Payout, user: Any) -> str | None:
     approval = payout.approval
     if payout.state != State.AWAITING_APPROVAL or approval is None:
         return f"This payout is {payout.get_state_display().lower()}."
-    if approval.state != Approval.State.PENDING:
-        return f"Its approval is {approval.state}."
-    if approval.expires_at <= timezone.now():
-        return "Its approval has expired."
-    if approval.signatures.filter(signer_id=user.pk).exists():
-        return "You have approved it; it waits for another member."
-    return None
+    return approvals.signing_blocker(approval, user)
 
 
 def payout_approve(*, payout: Payout, by: Any) -> Payout:
