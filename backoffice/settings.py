@@ -390,6 +390,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "backoffice.tasks.beat_heartbeat",
         "schedule": float(READY_HEARTBEAT_SECONDS),
     },
+    "payment-orders-sweep": {"task": "payments.tasks.payment_orders_sweep", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -143,6 +143,14 @@ def withdrawals_changed(changes: list[Change]) -> None:
     payouts.withdrawals_changed(changes)
 
 
+def payments_changed(changes: list[Change]) -> None:
+    """A payment whose externalId is a payment order's code is linked to it, and its order
+    moves on (payments/services/payment_orders.py)."""
+    from .services import payment_orders  # imported here: the services import this module
+
+    payment_orders.payments_changed(changes)
+
+
 DEPOSITS = MirrorSpec(
     name="deposits",
     model=Deposit,
@@ -263,6 +271,7 @@ PAYMENTS = MirrorSpec(
     compared=("flashfx_status", "from_amount", "to_amount"),
     balance_effect=payment_balance_effect,
     depends_on=("subclients",),
+    on_change=payments_changed,
 )
 
 register(DEPOSITS, WITHDRAWALS, PAYMENTS)

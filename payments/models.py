@@ -621,11 +621,10 @@ class PayoutEvent(models.Model):
         return f"{self.payout_id}: {self.from_state or '-'} -> {self.to_state}"
 
 
-class PayoutOutbox(models.Model):
-    """What must be sent for an approved payout, written by the transaction that gives the last
-    approval: the CreateWithdrawalInput (less the key, which is the payout's code) and the hash
-    it was approved under. A worker claims it (approved -> submitting) before any call; at most
-    one live row per payout, enforced by the database."""
+class Outbox(models.Model):
+    """What must be sent for an approved money action, written by the transaction that gives
+    the last approval: the request (less the key, which is the action's code) and the hash it
+    was approved under. A worker claims it (approved -> submitting) before any call."""
 
     class State(models.TextChoices):
         APPROVED = "approved"
@@ -634,18 +633,27 @@ class PayoutOutbox(models.Model):
         SUBMIT_FAILED = "submit_failed"
         VOIDED = "voided"  # the hash no longer matched: nothing was sent
 
-    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="outbox")
     request = models.JSONField()
     payload_hash = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State, default=State.APPROVED)
-    attempts = models.PositiveIntegerField(default=0)  # createWithdrawal calls made
+    attempts = models.PositiveIntegerField(default=0)  # calls made
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["created_at", "id"]
+
+
+class PayoutOutbox(Outbox):
+    """A payout's outbox row: the CreateWithdrawalInput. At most one live row per payout,
+    enforced by the database."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="outbox")
+
+    class Meta(Outbox.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["payout"],
@@ -811,3 +819,162 @@ class PayoutBatchRow(models.Model):
 
     def __str__(self) -> str:
         return f"Row {self.row_number} of batch {self.batch_id}"
+
+
+def new_payment_order_code() -> str:
+    """ "PM-" and 10 characters of Crockford's base32, as payouts' codes (new_payout_code): our
+    externalId and idempotencyKey for createPayment (docs/flashfx.md §2.2, §5.13)."""
+    return "PM-" + new_payout_code().removeprefix("PO-")
+
+
+class PaymentOrder(models.Model):
+    """An international payment a member proposes, others approve, and a worker sends to FlashFX
+    exactly once (createPayment, docs/flashfx.md §3.6.1); followed afterwards through its
+    Payment mirror (OPEN -> CLOSED / FAILED / CANCELLED, §3.6.3).
+
+    The workflow is a payout's (Payout.State; payments/services/payment_orders.py). The
+    amount is `size` in `size_currency` (the from or the to side). The maker's quote is kept as
+    it was shown (`quoted_*`); the approval binds the amounts, never the rate: the rate is the
+    one FlashFX applies at creation (§5.26), seen on `payment` when it settles.
+    """
+
+    State = Payout.State
+    Reason = Payout.Reason  # FlashFX's TransactionReason, as on payouts (§5.39)
+
+    # FlashFX's SourceOfFunds (flashfx/schema.graphql; docs/flashfx.md §3.6.1, §5.39).
+    class SourceOfFunds(models.TextChoices):
+        BUSINESS_FUNDS = "BUSINESS_FUNDS", "Business funds"
+        SALARY = "SALARY", "Salary"
+        SAVINGS = "SAVINGS", "Savings"
+        INVESTMENT = "INVESTMENT", "Investment"
+        GIFT = "GIFT", "Gift"
+        LOAN = "LOAN", "Loan"
+        INHERITANCE = "INHERITANCE", "Inheritance"
+        PROPERTY_SALE = "PROPERTY_SALE", "Property sale"
+        OTHER = "OTHER", "Other"
+
+    code = models.CharField(
+        max_length=13, unique=True, default=new_payment_order_code, editable=False
+    )
+    state = models.CharField(max_length=20, choices=State, default=State.AWAITING_APPROVAL)
+    # Neither sender nor sub-client: the company itself sends it.
+    sender = models.ForeignKey(
+        "parties.Sender",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payment_orders",
+    )
+    sub_client = models.ForeignKey(
+        "parties.SubClient",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payment_orders",
+    )
+    recipient = models.ForeignKey(
+        "parties.Recipient", on_delete=models.PROTECT, related_name="payment_orders"
+    )
+    from_currency = models.CharField(max_length=3)
+    to_currency = models.CharField(max_length=3)
+    size = money()
+    size_currency = models.CharField(max_length=3)  # from_currency or to_currency
+    reason = models.CharField(max_length=20, choices=Reason)
+    source_of_funds = models.CharField(max_length=20, choices=SourceOfFunds)
+    reference = models.CharField(max_length=280)  # externalReference (§2.2)
+    # The quote the maker saw when proposing it (indicative: nothing at FlashFX holds it).
+    quoted_rate = models.DecimalField(max_digits=20, decimal_places=8)
+    quoted_fee = money()
+    quoted_from_amount = money()
+    quoted_to_amount = money()
+    quoted_at = models.DateTimeField()
+    quote_expires_at = models.DateTimeField()
+    approval = models.OneToOneField(  # the current one; earlier (voided) ones stay in the audit
+        Approval, null=True, blank=True, on_delete=models.PROTECT, related_name="payment_order"
+    )
+    payment = models.OneToOneField(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="order"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    error_code = models.CharField(max_length=64, blank=True)  # FlashFX's, on submit_failed
+    error_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(size__gt=0), name="payment_order_size_positive"),
+            models.CheckConstraint(  # FlashFX takes one of them (docs/flashfx.md §3.6.1)
+                condition=Q(sender=None) | Q(sub_client=None),
+                name="payment_order_one_reported_sender",
+            ),
+            models.CheckConstraint(
+                condition=Q(size_currency=models.F("from_currency"))
+                | Q(size_currency=models.F("to_currency")),
+                name="payment_order_size_side",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="payment_order_created"),
+            models.Index(fields=["state", "created_at", "id"], name="payment_order_state_created"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Payment {self.code} {self.size_currency} {self.size} "
+            f"{self.from_currency}->{self.to_currency} ({self.state})"
+        )
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("payments:payment", args=[self.code])
+
+
+class PaymentOrderEvent(models.Model):
+    """A move of a payment order's workflow, or FlashFX's news of its payment: from, to, who,
+    when, what it was about. Append-only."""
+
+    order = models.ForeignKey(PaymentOrder, on_delete=models.CASCADE, related_name="events")
+    from_state = models.CharField(max_length=20, blank=True)  # "" when created
+    to_state = models.CharField(max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_state or '-'} -> {self.to_state}"
+
+
+class PaymentOrderOutbox(Outbox):
+    """A payment order's outbox row: the PaymentInput (its key is the order's code). At most
+    one live row per order, enforced by the database."""
+
+    order = models.ForeignKey(PaymentOrder, on_delete=models.PROTECT, related_name="outbox")
+
+    class Meta(Outbox.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(state__in=["approved", "submitting", "submitted"]),
+                name="payment_order_outbox_one_live",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["state", "claimed_at"],
+                condition=Q(state__in=["approved", "submitting"]),
+                name="payment_order_outbox_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Outbox of payment order {self.order_id} ({self.state})"

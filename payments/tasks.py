@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -23,8 +24,16 @@ from django.utils import timezone
 from flashfx.errors import FlashFXUnavailable
 from parties.services.calls import PartyError
 
-from .models import Approval, DepositRefund, Payout, PayoutBatch, PayoutOutbox
-from .services import approvals, payout_batches, payouts, refunds
+from .models import (
+    Approval,
+    DepositRefund,
+    PaymentOrder,
+    PaymentOrderOutbox,
+    Payout,
+    PayoutBatch,
+    PayoutOutbox,
+)
+from .services import approvals, payment_orders, payout_batches, payouts, refunds
 
 log = logging.getLogger(__name__)
 
@@ -161,31 +170,45 @@ def _rate_limit_wait(exc: FlashFXUnavailable, retries: int) -> float:
 def payout_recover(self, outbox_id: int) -> str:
     """Settle a submitting payout: look it up by externalId, and only if FlashFX has none,
     the same request again with the same idempotencyKey."""
-    if not PayoutOutbox.objects.filter(pk=outbox_id).exists():
-        return "missing"
-    try:
-        outcome = payouts.payout_recover(outbox_id)
-    except FlashFXUnavailable as exc:
-        raise self.retry(
-            exc=exc, countdown=exc.retry_after or min(30 * 2**self.request.retries, 600)
-        ) from exc
+    outcome = _recover(self, payouts.payout_recover, PayoutOutbox, outbox_id)
     if outcome == PayoutOutbox.State.APPROVED:  # released after a 429: a send, not a look-up
         payout_submit.delay(outbox_id)
-    if outcome in ("unknown", "wait") and self.request.retries < self.max_retries:
-        raise self.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**self.request.retries, 600))
-    _settle_batch_of(outbox_id)
-    return outcome  # past max_retries the sweep carries on
+    _settle_batch_of(outbox_id)  # a recovered payout may be its batch's last
+    return outcome
+
+
+def _recover(task: Any, recover: Callable[[int], str], outbox: type, outbox_id: int) -> str:
+    """A recovery task's run, for payouts and payment orders alike: `recover` (the service)
+    on this outbox row; retried later while FlashFX cannot answer or the outcome is still
+    open ("unknown", "wait"), with a growing countdown; past max_retries the sweep carries on."""
+    if not outbox.objects.filter(pk=outbox_id).exists():
+        return "missing"
+    try:
+        outcome = recover(outbox_id)
+    except FlashFXUnavailable as exc:
+        raise task.retry(
+            exc=exc, countdown=exc.retry_after or min(30 * 2**task.request.retries, 600)
+        ) from exc
+    if outcome in ("unknown", "wait") and task.request.retries < task.max_retries:
+        raise task.retry(countdown=min(PAYOUT_RECOVER_AFTER_SECONDS * 2**task.request.retries, 600))
+    return outcome
+
+
+def _sweep(due: Callable[..., tuple[list[int], list[int]]], submit: Any, recover: Any) -> dict:
+    """A beat sweep of an outbox: rows approved but never claimed go to `submit`, rows left
+    submitting to `recover`, each after PAYOUT_STUCK_AFTER (`due` says which)."""
+    approved, submitting = due(stuck_after=PAYOUT_STUCK_AFTER)
+    for outbox_id in approved:
+        submit.delay(outbox_id)
+    for outbox_id in submitting:
+        recover.delay(outbox_id)
+    return {"approved": len(approved), "submitting": len(submitting)}
 
 
 @shared_task
 def payouts_sweep() -> dict[str, int]:
     """Beat: send approved payouts never claimed; recover payouts left submitting."""
-    approved, submitting = payouts.payouts_due(stuck_after=PAYOUT_STUCK_AFTER)
-    for outbox_id in approved:
-        payout_submit.delay(outbox_id)
-    for outbox_id in submitting:
-        payout_recover.delay(outbox_id)
-    return {"approved": len(approved), "submitting": len(submitting)}
+    return _sweep(payouts.payouts_due, payout_submit, payout_recover)
 
 
 # --- Batch payouts (payments/services/payout_batches.py) -----------------------------------------
@@ -280,3 +303,47 @@ def _settle_batch_of(outbox_id: int) -> None:
     )
     if batch_id is not None:
         payout_batches.batch_settle(PayoutBatch(pk=batch_id))
+
+
+# --- International payments (payments/services/payment_orders.py) ------------------------------
+# As payouts: the last approval writes the outbox row; payment_order_submit claims it and makes
+# the one createPayment call; with no answer, payment_order_recover reads the payment back by
+# externalId before any resend; beat's payment_orders_sweep ("payment-orders-sweep") picks up
+# rows a lost message or a dead worker left, after PAYOUT_STUCK_AFTER.
+
+
+def payment_order_enqueue(order: PaymentOrder) -> None:
+    """Send an APPROVED payment order once the current transaction commits (its outbox row)."""
+    outbox = order.outbox.filter(state=PaymentOrderOutbox.State.APPROVED).first()
+    if outbox is not None:
+        payment_order_submit.delay_on_commit(outbox.pk)
+
+
+def _payment_order_after_approval(approval: Approval) -> None:
+    payment_order_enqueue(PaymentOrder.objects.get(approval=approval))
+
+
+AFTER_APPROVAL[payment_orders.ACTION] = _payment_order_after_approval
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def payment_order_submit(self, outbox_id: int) -> str:
+    """Claim the order's outbox row and make its createPayment call (a no-op unless it is still
+    approved); with no answer, recovery looks it up later."""
+    outcome = payment_orders.payment_order_submit(outbox_id)
+    if outcome == "unknown":
+        payment_order_recover.apply_async((outbox_id,), countdown=PAYOUT_RECOVER_AFTER_SECONDS)
+    return outcome
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def payment_order_recover(self, outbox_id: int) -> str:
+    """Settle a submitting payment order: look it up by externalId, and only if FlashFX has
+    none, the same request again with the same idempotencyKey."""
+    return _recover(self, payment_orders.payment_order_recover, PaymentOrderOutbox, outbox_id)
+
+
+@shared_task
+def payment_orders_sweep() -> dict[str, int]:
+    """Beat: send approved payment orders never claimed; recover those left submitting."""
+    return _sweep(payment_orders.payment_orders_due, payment_order_submit, payment_order_recover)

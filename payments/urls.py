@@ -12,6 +12,7 @@ from .views import (
     deposit_page,
     deposits,
     expected,
+    payment_orders,
     payout_batches,
     payout_policy,
     payouts,
@@ -85,6 +86,16 @@ urlpatterns = [
     path("payouts/<str:code>/cancel/", payouts.payout_cancel, name="payout-cancel"),
     path("payouts/<str:code>/send-again/", payouts.payout_send_again, name="payout-send-again"),
     path("payouts/<str:code>/<str:decision>/", payouts.payout_decide, name="payout-decide"),
-    path("payments/", placeholders.payments, name="payments"),
+    # International payments (payments/views/payment_orders.py); the fixed paths come first.
+    path("payments/", payment_orders.payment_list, name="payments"),
+    path("payments/new/", payment_orders.payment_new, name="payment-new"),
+    path("payments/new/quote/", payment_orders.payment_quote, name="payment-quote"),
+    path("payments/<str:code>/", payment_orders.payment_detail, name="payment"),
+    path("payments/<str:code>/cancel/", payment_orders.payment_cancel, name="payment-cancel"),
+    path(
+        "payments/<str:code>/<str:decision>/",
+        payment_orders.payment_decide,
+        name="payment-decide",
+    ),
     path("exports/", placeholders.exports, name="exports"),
 ]

@@ -74,13 +74,19 @@ def payout_list(
         rows = rows.filter(withdrawal=None)
     elif flashfx_status:
         rows = rows.filter(withdrawal__flashfx_status=flashfx_status)
+    return PayoutPage(*keyset_page(rows, after=after, limit=limit))
+
+
+def keyset_page(rows: QuerySet, *, after: str, limit: int) -> tuple[list, str | None]:
+    """Rows ordered newest first (-created_at, -id) cut after a cursor: the page, and the cursor
+    of the next one (None on the last). A cursor that does not parse starts over."""
     if after and (cursor := _uncursor(after)):
         at, pk = cursor
         rows = rows.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
     page = list(rows[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
-    return PayoutPage(page, _cursor(page[-1]) if more and page else None)
+    return page, _cursor(page[-1]) if more and page else None
 
 
 def payout_get(*, code: str) -> Payout | None:
@@ -125,6 +131,17 @@ STATE_WORDS = dict(Payout.State.choices)
 
 def payout_timeline(*, payout: Payout) -> list[Entry]:
     """Our workflow's events and FlashFX's status moves (mirrors.StatusChange), oldest first."""
+    return workflow_timeline(
+        events=payout.events.select_related("actor"),
+        entity="payments.withdrawal",
+        flashfx_id=payout.withdrawal.flashfx_id if payout.withdrawal is not None else None,
+    )
+
+
+def workflow_timeline(*, events: Any, entity: str, flashfx_id: str | None) -> list[Entry]:
+    """Events of one of our workflows (from_state, to_state, actor, at, detail; the states are
+    Payout.State's) and the status moves of its FlashFX entity, if any, oldest first: a
+    payout's and a payment order's (payments/selectors/payment_orders.py)."""
     entries = [
         Entry(
             at=e.at,
@@ -137,12 +154,10 @@ def payout_timeline(*, payout: Payout) -> list[Entry]:
             actor=e.actor.get_username() if e.actor else "",
             detail=e.detail,
         )
-        for e in payout.events.select_related("actor")
+        for e in events
     ]
-    if payout.withdrawal is not None:
-        for change in StatusChange.objects.filter(
-            entity="payments.withdrawal", flashfx_id=payout.withdrawal.flashfx_id
-        ):
+    if flashfx_id is not None:
+        for change in StatusChange.objects.filter(entity=entity, flashfx_id=flashfx_id):
             title = (
                 f"FlashFX: {change.old_status} \u2192 {change.new_status}"
                 if change.old_status

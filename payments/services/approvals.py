@@ -249,6 +249,18 @@ def _sign(approval: Approval, *, by: Any) -> Approval:
     return approval
 
 
+def signing_blocker(approval: Approval, user: Any) -> str | None:
+    """Why `user` may not sign or decline this approval now (no longer pending, past its time,
+    signed by them already), or None. What the object it is about allows is its caller's."""
+    if approval.state != Approval.State.PENDING:
+        return f"Its approval is {approval.state}."
+    if approval.expires_at <= timezone.now():
+        return "Its approval has expired."
+    if approval.signatures.filter(signer_id=user.pk).exists():
+        return "You have approved it; it waits for another member."
+    return None
+
+
 def approval_signers(approval: Approval) -> list[Any]:
     """The members who have approved so far, in order."""
     return [s.signer for s in approval.signatures.select_related("signer")]

@@ -583,7 +583,7 @@ def batch_approval_blocker(batch: PayoutBatch, user: Any) -> str | None:
     approval = batch.approval
     if batch.state != State.AWAITING_APPROVAL or approval is None:
         return f"This batch is {batch.get_state_display().lower()}."
-    return payouts.signing_blocker(approval, user)
+    return approvals.signing_blocker(approval, user)
 
 
 def _current_hashes(batch: PayoutBatch) -> dict[str, str]:

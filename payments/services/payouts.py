@@ -49,6 +49,7 @@ from parties.models import Recipient, Sender, SubClient
 from ..models import Approval, Payout, PayoutEvent, PayoutOutbox, Withdrawal
 from . import approvals
 from .payout_policy import payout_policy
+from .sending import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -260,47 +261,10 @@ def _validate(
 # --- Moves ------------------------------------------------------------------------------------
 
 
-def _event(payout: Payout, *, old: str, to: str, actor: Any, detail: str) -> None:
-    PayoutEvent.objects.create(
-        payout=payout, from_state=old, to_state=to, actor=actor, detail=detail[:500]
-    )
-
-
-def _move(
-    payout: Payout,
-    *,
-    from_states: tuple[str, ...],
-    to: str,
-    actor: Any = None,
-    detail: str = "",
-    details: dict[str, Any] | None = None,
-    **fields: Any,
-) -> bool:
-    """Compare-and-set the payout's state, with its event and audit event; False if it was
-    elsewhere. `payout` is updated in place with what was written. No savepoint: a failure
-    here fails the transaction it is part of, which is what must happen to a half-made move."""
-    now = timezone.now()
-    with transaction.atomic(savepoint=False):
-        row = Payout.objects.filter(pk=payout.pk)
-        if len(from_states) == 1:  # the usual case: the state we came from is known
-            old = from_states[0]
-        else:
-            old = row.filter(state__in=from_states).values_list("state", flat=True).first()
-        if old is None or not row.filter(state=old).update(state=to, updated_at=now, **fields):
-            return False
-        payout.state, payout.updated_at = to, now
-        for name, value in fields.items():
-            setattr(payout, name, value)
-        _event(payout, old=old, to=to, actor=actor, detail=detail)
-        audit.record(
-            f"payout.{to}",
-            actor=actor,
-            obj=payout,
-            before={"state": old},
-            after={"state": to},
-            details={"code": payout.code, "detail": detail, **(details or {})},
-        )
-    return True
+# Compare-and-set moves with their PayoutEvent and audit event (payments/services/sending.py).
+WORKFLOW = Workflow(model=Payout, event_model=PayoutEvent, owner="payout", audit_prefix="payout")
+_event = WORKFLOW.event
+_move = WORKFLOW.move
 
 
 def _move_many(
@@ -512,19 +476,7 @@ def approval_blocker(payout: Payout, user: Any) -> str | None:
     approval = payout.approval
     if payout.state != State.AWAITING_APPROVAL or approval is None:
         return f"This payout is {payout.get_state_display().lower()}."
-    return signing_blocker(approval, user)
-
-
-def signing_blocker(approval: Approval, user: Any) -> str | None:
-    """Why `user` may not sign this approval now (decided, expired, signed by them), or None;
-    for a payout's and for a batch's (payout_batches.batch_approval_blocker)."""
-    if approval.state != Approval.State.PENDING:
-        return f"Its approval is {approval.state}."
-    if approval.expires_at <= timezone.now():
-        return "Its approval has expired."
-    if approval.signatures.filter(signer_id=user.pk).exists():
-        return "You have approved it; it waits for another member."
-    return None
+    return approvals.signing_blocker(approval, user)
 
 
 def payout_approve(*, payout: Payout, by: Any) -> Payout:
@@ -870,38 +822,11 @@ def _release(rows: list[tuple[PayoutOutbox, Payout]], exc: FlashFXError) -> dict
 
 
 def _no_answer(outbox: PayoutOutbox, payout: Payout, exc: FlashFXError) -> str:
-    """OutcomeUnknown, a 5xx, a lost connection, our credentials: it may or may not have taken
-    effect. Left SUBMITTING; only payout_recover's look-up decides."""
-    log.warning("createWithdrawal for %s: no answer (%s)", payout.code, exc)
-    PayoutOutbox.objects.filter(pk=outbox.pk).update(
-        last_error=f"{exc.code or type(exc).__name__}: {exc.message}"[:500]
-    )
-    audit.record(
-        "payout.no_answer",
-        obj=payout,
-        details={"code": payout.code, "error": exc.code, "message": exc.message},
-    )
-    return "unknown"
+    return WORKFLOW.no_answer(outbox, payout, exc, operation="createWithdrawal")
 
 
 def _failed(outbox: PayoutOutbox, payout: Payout, exc: FlashFXRejected) -> str:
-    code = (exc.code or "REJECTED")[:64]
-    with transaction.atomic():
-        PayoutOutbox.objects.filter(pk=outbox.pk, state=Box.SUBMITTING).update(
-            state=Box.SUBMIT_FAILED,
-            done_at=timezone.now(),
-            last_error=f"{code}: {exc.message}"[:500],
-        )
-        _move(
-            payout,
-            from_states=(State.SUBMITTING,),
-            to=State.SUBMIT_FAILED,
-            detail=f"FlashFX refused it: {code}",
-            details={"error": code, "message": exc.message, "field": exc.field},
-            error_code=code,
-            error_message=str(exc.message)[:500],
-        )
-    return Box.SUBMIT_FAILED
+    return WORKFLOW.failed(outbox, payout, exc)
 
 
 def _submitted(accepted: list[tuple[PayoutOutbox, Payout, Any]], *, source: str) -> dict[int, str]:

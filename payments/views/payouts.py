@@ -9,7 +9,9 @@ timeline as an out-of-band swap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -250,25 +252,56 @@ def payout_decide(request: HttpRequest, code: str, decision: str) -> HttpRespons
     if decision not in DECISIONS:
         raise Http404("No such decision.")
     payout = get_object_or_404(Payout, code=code)
-    if payout.maker_id == request.user.pk:
-        raise PermissionDenied("You started this payout; other members must approve it.")
+    return decide(
+        request,
+        payout,
+        decision,
+        noun="payout",
+        maker_id=payout.maker_id,
+        approve=lambda p, by: payouts.payout_approve(payout=p, by=by),
+        decline=lambda p, by, note: payouts.payout_decline(payout=p, by=by, note=note),
+        enqueue=tasks.payout_enqueue,  # sent after commit, when this was the last signature
+        refused=payouts.PayoutError,
+    )
+
+
+def decide(
+    request: HttpRequest,
+    item: Any,
+    decision: str,
+    *,
+    noun: str,
+    maker_id: int,
+    approve: Callable[[Any, Any], Any],
+    decline: Callable[[Any, Any, str], Any],
+    enqueue: Callable[[Any], None],
+    refused: type[Exception],
+) -> HttpResponse:
+    """Approve (then enqueue the send) or decline a payout or a payment order, and say what it
+    did. Never its maker: refused before anything is done."""
+    if maker_id == request.user.pk:
+        raise PermissionDenied(f"You started this {noun}; other members must approve it.")
     try:
         if decision == "approve":
-            payout = payouts.payout_approve(payout=payout, by=request.user)
-            tasks.payout_enqueue(payout)  # sent after commit, when this was the last signature
+            item = approve(item, request.user)
+            enqueue(item)
         else:
-            note = request.POST.get("note", "")[:500]
-            payout = payouts.payout_decline(payout=payout, by=request.user, note=note)
-    except payouts.PayoutError as exc:
+            item = decline(item, request.user, request.POST.get("note", "")[:500])
+    except refused as exc:
         messages.error(request, str(exc))
     else:
-        if decision == "decline":
-            messages.success(request, f"Declined: payout {payout.code}.")
-        elif payout.state == Payout.State.AWAITING_APPROVAL:
-            messages.success(request, f"Approved: payout {payout.code} waits for another member.")
-        else:
-            messages.success(request, f"Approved: payout {payout.code} is being sent.")
-    return redirect(payout)
+        say_decided(request, item, decision, noun=noun)
+    return redirect(item)
+
+
+def say_decided(request: HttpRequest, item: Payout | Any, decision: str, *, noun: str) -> None:
+    """What a decision did, for a payout or a payment order (same workflow states)."""
+    if decision == "decline":
+        messages.success(request, f"Declined: {noun} {item.code}.")
+    elif item.state == Payout.State.AWAITING_APPROVAL:
+        messages.success(request, f"Approved: {noun} {item.code} waits for another member.")
+    else:
+        messages.success(request, f"Approved: {noun} {item.code} is being sent.")
 
 
 # --- Waiting for my approval ------------------------------------------------------------------

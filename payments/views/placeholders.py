@@ -1,4 +1,4 @@
-"""Pages a later issue fills in: payments and exports."""
+"""Pages a later issue fills in: exports."""
 
 from __future__ import annotations
 
@@ -7,17 +7,6 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from backoffice.views import placeholder
-
-
-@require_safe
-@permission_required("payments.view_payment", raise_exception=True)
-def payments(request: HttpRequest) -> HttpResponse:
-    return placeholder(
-        request,
-        "Payments",
-        "International payments with their quotes, under the same maker-checker approval as "
-        "payouts.",
-    )
 
 
 @require_safe

@@ -23,7 +23,7 @@ SHELL = {
     "/deposits/": (roles.VIEWER, "payments/deposits/queue.html", "Deposits"),
     "/deposits/expected/": (roles.VIEWER, "payments/expected/list.html", "Expected payments"),
     "/payouts/": (roles.VIEWER, "payments/payouts/list.html", "Payouts"),
-    "/payments/": (roles.VIEWER, "staff/placeholder.html", "Payments"),
+    "/payments/": (roles.VIEWER, "payments/payment_orders/list.html", "Payments"),
     "/parties/": (roles.VIEWER, "parties/index.html", "Parties"),
     "/webhooks/events/": (roles.VIEWER, "staff/placeholder.html", "Webhook events"),
     "/exports/": (roles.OPERATOR, "staff/placeholder.html", "Exports"),

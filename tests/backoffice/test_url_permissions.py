@@ -238,6 +238,12 @@ PAGES = {
     "payouts/batches/<str:code>/cancel/": staff_page(None, verified_status=405),
     "payouts/batches/<str:code>/<str:decision>/": staff_page(None, verified_status=405),
     "payments/": staff_page("payments.view_payment"),
+    "payments/new/": staff_page("payments.create_payment"),
+    "payments/new/quote/": staff_page("payments.create_payment"),
+    # One payment: the sample code names no payment.
+    "payments/<str:code>/": staff_page("payments.view_payment", verified_status=404),
+    "payments/<str:code>/cancel/": staff_page(None, verified_status=405),  # POST only
+    "payments/<str:code>/<str:decision>/": staff_page(None, verified_status=405),
     "parties/": staff_page("parties.view_sender"),
     "parties/recipients/": staff_page("parties.view_recipient"),
     "parties/recipients/new/": staff_page("parties.manage_recipient"),
