@@ -65,3 +65,15 @@ def _unbind_the_request_id(task_id: str = "", **kwargs: object) -> None:
     token = _bound.pop(task_id, None)
     if token is not None:
         _request_id.reset(token)  # type: ignore[arg-type]
+
+
+@signals.setup_logging.connect
+def _log_as_django_does(**kwargs: object) -> None:
+    """Workers and beat log through the project's LOGGING (backoffice/settings.py), as the web
+    does: the same format (JSON in production), the same request-id filter. Connecting here is
+    what stops Celery from installing its own root handler and format."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

@@ -480,9 +480,6 @@ if LOG_LEVEL not in logging.getLevelNamesMapping():
 LOG_FORMAT = env_str("LOG_FORMAT", default="plain" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "plain"):
     raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'")
-# With JSON logs the worker's records go through the same handler as the web's; in plain
-# mode Celery keeps its own familiar worker format.
-CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT == "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -118,3 +118,29 @@ def test_json_logs_are_one_object_per_line_with_the_request_id_and_the_exception
     assert first["message"] == "payout P-1 sent" and first["request_id"] == "req-json-000001"
     assert first["time"].endswith("+00:00")
     assert second["level"] == "ERROR" and "ZeroDivisionError" in second["exc_info"]
+
+
+def test_a_worker_logs_through_the_same_json_handler(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env |= {"DEBUG": "true", "LOG_FORMAT": "json", "VAR_DIR": str(tmp_path)}
+    celery = str(Path(sys.executable).with_name("celery"))
+    worker = subprocess.Popen(
+        [celery, "-A", "backoffice", "worker", "--loglevel=INFO", "--concurrency=1"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    try:
+        for line in worker.stdout:
+            lines.append(line)
+            if " ready." in line:
+                break
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    ready = json.loads(lines[-1])
+    assert ready["message"].endswith(" ready.") and ready["logger"] == "celery.apps.worker"
+    assert ready["level"] == "INFO" and ready["request_id"] == "-"
