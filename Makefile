@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 4
 SANDBOX := $(PY) -m flashfx.sandbox serve --host 127.0.0.1 --port 8001
 
-.PHONY: venv install lock run sandbox otp lint test browser clean
+.PHONY: venv install lock run prod-local sandbox otp lint test browser clean
 
 venv: $(PY)
 
@@ -30,10 +30,15 @@ $(STAMP): pyproject.toml requirements.lock | $(PY)
 	touch $@
 
 # After changing dependencies in pyproject.toml: pin them again (newest allowed versions).
+# requirements-prod.lock is what the Docker image installs (no test tools); requirements.lock,
+# constrained by it so both pin the same versions, adds the test tools for `make install`.
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	--no-emit-find-links
 lock: | $(PY)
 	$(PY) -m pip install -q pip-tools
-	$(VENV)/bin/pip-compile --quiet --extra test --generate-hashes --strip-extras --allow-unsafe \
-		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) --output-file requirements-prod.lock pyproject.toml
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) --extra test --constraint requirements-prod.lock \
+		--output-file requirements.lock pyproject.toml
 
 run: export DEBUG := true
 run: install
@@ -50,6 +55,11 @@ run: install
 	@echo "  Ctrl-C stops everything."
 	@echo
 	exec $(PY) -m backoffice.devrun Procfile
+
+# The production processes and settings (gunicorn over HTTPS, worker, beat; DEBUG off) against
+# the local PostgreSQL and Redis, with the sandbox as FlashFX: backoffice/prodlocal.py.
+prod-local: install
+	exec $(PY) -m backoffice.prodlocal
 
 otp: export DEBUG := true
 otp: install

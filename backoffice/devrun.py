@@ -2,6 +2,8 @@
 
     python -m backoffice.devrun [Procfile]
 
+A Procfile's commands may name environment variables ($PORT, ${VAR_DIR}), as with foreman.
+
 Each process runs in a session of its own, its lines printed with its name in front. Ctrl-C
 (or SIGTERM) stops them all, each the way it stops cleanly. First the Celery worker: SIGTERM
 in its main process only, which is Celery's warm shutdown (running tasks finish, the pool's
@@ -56,7 +58,7 @@ class Runner:
     def start(self) -> None:
         for name, command in self.entries:
             process = subprocess.Popen(
-                shlex.split(command),
+                shlex.split(os.path.expandvars(command)),  # $NAME from our environment
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -243,6 +243,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the app itself (gunicorn in production): hashed names cached for a year,
+    # served gzip-compressed; before everything else, so they skip sessions and sign-in.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "backoffice.log.RequestIdMiddleware",  # X-Request-ID, on every log record of the request
     "backoffice.middleware.NoStoreMiddleware",  # Cache-Control: no-store on every answer
     "csp.middleware.CSPMiddleware",
@@ -468,8 +471,22 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Where collectstatic writes (the Docker image bakes them in at /app/staticfiles, outside the
+# var volume); made if missing, as whitenoise reads it at start-up.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# With DEBUG off, `collectstatic` writes every file under a name with its content's hash and a
+# gzip copy beside it, and pages link to the hashed names (whitenoise); a missing file is an
+# error at render time, not a broken page. With DEBUG on, files are served as they are.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 LOG_LEVEL = env_str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in logging.getLevelNamesMapping():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import beat_init
 
 from . import readiness
 
@@ -11,3 +12,10 @@ from . import readiness
 def beat_heartbeat() -> None:
     """Scheduled by beat every READY_HEARTBEAT_SECONDS; /readyz reads when it last ran."""
     readiness.heartbeat(readiness.BEAT)
+
+
+@beat_init.connect
+def heartbeat_when_beat_starts(**kwargs) -> None:
+    """The first heartbeat as beat starts, not an interval later: /readyz (and compose's health
+    check) reports a fresh deployment ready as soon as a worker has run it."""
+    beat_heartbeat.delay()

@@ -42,3 +42,18 @@ def test_every_pin_carries_a_hash():
     unhashed = [b.split()[0] for b in blocks if PIN.match(b) and "--hash=sha256:" not in b]
     assert not unhashed
     assert len(pinned()) > 40  # the whole tree, not only the direct dependencies
+
+
+def test_the_image_lock_pins_the_same_versions_without_the_test_tools():
+    """requirements-prod.lock (the Docker image) is the runtime part of requirements.lock."""
+    text = (ROOT / "requirements-prod.lock").read_text()
+    image = {canonicalize_name(name): version for name, version in PIN.findall(text)}
+    everything = pinned()
+    assert {name: everything.get(name) for name in image} == image
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for line in project["dependencies"]:
+        assert canonicalize_name(Requirement(line).name) in image
+    for tool in ("pytest", "playwright", "ruff", "hypothesis"):
+        assert tool not in image
+    blocks = re.split(r"\n(?=[A-Za-z0-9._-]+==)", text)
+    assert all("--hash=sha256:" in b for b in blocks if PIN.match(b))

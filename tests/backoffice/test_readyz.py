@@ -3,6 +3,7 @@ failing makes the answer 503 with its name and reason."""
 
 from __future__ import annotations
 
+import json
 import socket
 from datetime import timedelta
 
@@ -90,3 +91,31 @@ def test_beat_schedules_the_heartbeat_often_enough_to_stay_fresh():
     assert entry["task"] == beat_heartbeat.name
     assert entry["schedule"] < settings.READY_BEAT_STALE_SECONDS / 2
     assert readiness.BEAT == "beat"
+
+
+def test_the_readiness_command_checks_only_what_it_is_asked_and_exits_1_on_a_failure(capsys):
+    """Compose's health check of beat (docker-compose.yml): `manage.py readiness --only beat`."""
+    from django.core.management import call_command
+
+    with pytest.raises(SystemExit) as stale:
+        call_command("readiness", "--only", "beat")
+    assert stale.value.code == 1
+    assert list(json.loads(capsys.readouterr().out)) == ["beat"]
+
+    beat_heartbeat.apply()
+    call_command("readiness", "--only", "beat", "database")  # no exit: all passed
+    checks = json.loads(capsys.readouterr().out)
+    assert list(checks) == ["database", "beat"] and all(c["ok"] for c in checks.values())
+
+
+def test_beat_sends_a_heartbeat_as_it_starts(monkeypatch):
+    """So a fresh deployment is ready as soon as a worker has run it, not an interval later."""
+    from celery.signals import beat_init
+
+    from mirrors.tasks import sync_flashfx
+
+    sent = []
+    monkeypatch.setattr(beat_heartbeat, "delay", lambda: sent.append("heartbeat"))
+    monkeypatch.setattr(sync_flashfx, "delay", lambda: sent.append("sync"))
+    beat_init.send(sender=None)
+    assert sorted(sent) == ["heartbeat", "sync"]
