@@ -766,6 +766,7 @@ def _wire(request: dict[str, Any]) -> dict[str, Any]:
 
 def _send(outbox: PaymentOrderOutbox, order: PaymentOrder) -> str:
     """The call, with the stored request; what FlashFX said is recorded."""
+    asked_at = timezone.now()
     try:
         wire = flashfx_client().create_payment(_wire(outbox.request))
     except FlashFXRejected as exc:
@@ -776,7 +777,7 @@ def _send(outbox: PaymentOrderOutbox, order: PaymentOrder) -> str:
         return _failed(outbox, order, exc)
     except FlashFXError as exc:
         return _no_answer(outbox, order, exc)
-    return _submitted(outbox, order, wire, source="reply")
+    return _submitted(outbox, order, wire, asked_at=asked_at, source="reply")
 
 
 def _no_answer(outbox: PaymentOrderOutbox, order: PaymentOrder, exc: FlashFXError) -> str:
@@ -787,14 +788,17 @@ def _failed(outbox: PaymentOrderOutbox, order: PaymentOrder, exc: FlashFXRejecte
     return WORKFLOW.failed(outbox, order, exc)
 
 
-def _submitted(outbox: PaymentOrderOutbox, order: PaymentOrder, wire: Any, *, source: str) -> str:
+def _submitted(
+    outbox: PaymentOrderOutbox, order: PaymentOrder, wire: Any, *, asked_at: datetime, source: str
+) -> str:
     """FlashFX has it: mirror the payment, whose on_change (payments_changed) links it to the
     order and moves it to SUBMITTED; linked here too when the mirror had this version already
-    (a webhook got here first). The outbox row's state afterwards."""
+    (a webhook got here first). The outbox row's state afterwards. The version is dated when
+    we asked (payouts._submitted says why)."""
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                registry.get("payments").apply(wire, observed_at=timezone.now(), source=source)
+                registry.get("payments").apply(wire, observed_at=asked_at, source=source)
                 payment = Payment.objects.get(flashfx_id=wire.id)
                 _link(order.pk, payment, source=source)
                 return outbox_state(outbox.pk)
@@ -846,6 +850,7 @@ def payment_order_recover(outbox_id: int) -> str:
     ):
         return "wait"
     order = PaymentOrder.objects.get(pk=outbox.order_id)
+    asked_at = timezone.now()
     found = flashfx_client().payments(externalId=order.code)
     if found:
         if len(found) > 1:  # externalId is not unique at FlashFX (§5.14); ours is one order
@@ -856,7 +861,7 @@ def payment_order_recover(outbox_id: int) -> str:
             obj=order,
             details={"code": order.code, "payment": first.id, "count": len(found)},
         )
-        return _submitted(outbox, order, first, source="payment check")
+        return _submitted(outbox, order, first, asked_at=asked_at, source="payment check")
     with transaction.atomic():
         locked = PaymentOrderOutbox.objects.select_for_update().get(pk=outbox.pk)
         if locked.state != Box.SUBMITTING or locked.claimed_at != outbox.claimed_at:

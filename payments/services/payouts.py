@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -776,6 +776,7 @@ def _send(claimed: list[tuple[PayoutOutbox, Payout]]) -> dict[int, str]:
     outcomes: dict[int, str] = {}
     accepted: list[tuple[PayoutOutbox, Payout, Any]] = []
     limited: FlashFXUnavailable | None = None
+    asked_at = timezone.now()  # the replies' versions are at least this fresh
     try:
         for i, (outbox, payout) in enumerate(claimed):
             try:
@@ -792,7 +793,7 @@ def _send(claimed: list[tuple[PayoutOutbox, Payout]]) -> dict[int, str]:
                 accepted.append((outbox, payout, wire))
     finally:
         if accepted:
-            outcomes |= _submitted(accepted, source="reply")
+            outcomes |= _submitted(accepted, asked_at=asked_at, source="reply")
     if limited is not None:
         raise RateLimited(limited, outcomes)
     return outcomes
@@ -829,17 +830,23 @@ def _failed(outbox: PayoutOutbox, payout: Payout, exc: FlashFXRejected) -> str:
     return WORKFLOW.failed(outbox, payout, exc)
 
 
-def _submitted(accepted: list[tuple[PayoutOutbox, Payout, Any]], *, source: str) -> dict[int, str]:
+def _submitted(
+    accepted: list[tuple[PayoutOutbox, Payout, Any]], *, asked_at: datetime, source: str
+) -> dict[int, str]:
     """FlashFX has them: mirror the withdrawals, whose on_change (withdrawals_changed) links
     each to its payout and moves it to SUBMITTED; a payout whose withdrawal the mirror had in
     this version already (a webhook got here first, so nothing changed) is linked here. Each
-    outbox row -> its state afterwards."""
+    outbox row -> its state afterwards.
+
+    The versions are dated `asked_at`, when the first call of the group left, not when the
+    answers came: a webhook for a move FlashFX made meanwhile is newer and wins (as sync dates
+    a window's rows by when its read began)."""
     payouts = {payout.pk: wire.id for _, payout, wire in accepted}
     for attempt in (1, 2):
         try:
             with transaction.atomic():
                 registry.get("withdrawals").apply_many(
-                    [wire for _, _, wire in accepted], observed_at=timezone.now(), source=source
+                    [wire for _, _, wire in accepted], observed_at=asked_at, source=source
                 )
                 waiting = list(Payout.objects.filter(pk__in=payouts, state=State.SUBMITTING))
                 if waiting:
@@ -915,6 +922,7 @@ def payout_recover(outbox_id: int) -> str:
     ):
         return "wait"
     payout = Payout.objects.select_related("approval").get(pk=outbox.payout_id)
+    asked_at = timezone.now()
     found = flashfx_client().withdrawals(externalId=payout.code)
     if found:
         if len(found) > 1:  # externalId is not unique at FlashFX (§5.14); ours is one payout
@@ -925,7 +933,9 @@ def payout_recover(outbox_id: int) -> str:
             obj=payout,
             details={"code": payout.code, "withdrawal": first.id, "count": len(found)},
         )
-        return _submitted([(outbox, payout, first)], source="payout check")[outbox.pk]
+        return _submitted([(outbox, payout, first)], asked_at=asked_at, source="payout check")[
+            outbox.pk
+        ]
     with transaction.atomic():
         locked = PayoutOutbox.objects.select_for_update().get(pk=outbox.pk)
         if locked.state != Box.SUBMITTING or locked.claimed_at != outbox.claimed_at:

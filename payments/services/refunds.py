@@ -24,6 +24,7 @@ The flow, each step a compare-and-set on the DepositRefund row and an audit even
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -270,9 +271,13 @@ def _approval_still_matches(refund: DepositRefund) -> bool:
     )
 
 
-def _apply_reply(wire: Any, *, source: str) -> None:
-    """FlashFX's version of the deposit into our mirror (on_change carries the refund on)."""
-    registry.get("deposits").apply(wire, observed_at=timezone.now(), source=source)
+def _apply_reply(wire: Any, *, asked_at: datetime, source: str) -> None:
+    """FlashFX's version of the deposit into our mirror (on_change carries the refund on).
+
+    Dated when we asked, not when the answer came: the version is at least that fresh, and a
+    webhook for a move FlashFX made while the answer travelled (REFUNDING -> REFUNDED at once)
+    is then newer and applied, not dropped as stale (mirrors/apply.py; sync does the same)."""
+    registry.get("deposits").apply(wire, observed_at=asked_at, source=source)
 
 
 def deposit_refund_send(refund: DepositRefund) -> str:
@@ -307,6 +312,7 @@ def deposit_refund_send(refund: DepositRefund) -> str:
         after={"state": State.SENDING},
         details={"deposit": refund.deposit.flashfx_id, "attempt": refund.attempts},
     )
+    asked_at = timezone.now()
     try:
         reply = flashfx_client().refund_deposit(
             refund.deposit.flashfx_id, amount=refund.amount, reason=refund.reason
@@ -353,7 +359,7 @@ def deposit_refund_send(refund: DepositRefund) -> str:
         error_code="",
         error_message="",
     )
-    _apply_reply(reply, source="reply")
+    _apply_reply(reply, asked_at=asked_at, source="reply")
     return DepositRefund.objects.get(pk=refund.pk).state
 
 
@@ -378,6 +384,7 @@ def deposit_refund_resolve(refund: DepositRefund) -> str:
     refund = DepositRefund.objects.select_related("deposit").get(pk=refund.pk)
     if refund.state not in (State.UNKNOWN, State.SENDING):
         return refund.state
+    asked_at = timezone.now()
     wire = flashfx_client().deposit(refund.deposit.flashfx_id)  # FlashFXUnavailable: later
     if wire is None:
         _move(
@@ -388,7 +395,9 @@ def deposit_refund_resolve(refund: DepositRefund) -> str:
             error_message="FlashFX does not know this deposit.",
         )
         return State.FAILED
-    _apply_reply(wire, source="refund check")  # REFUNDING/REFUNDED move the refund on
+    _apply_reply(
+        wire, asked_at=asked_at, source="refund check"
+    )  # REFUNDING/REFUNDED move the refund on
     refund.refresh_from_db()
     if refund.state not in (State.UNKNOWN, State.SENDING):
         return refund.state
