@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 4
 SANDBOX := $(PY) -m flashfx.sandbox serve --host 127.0.0.1 --port 8001
 
-.PHONY: venv install lock run prod-local sandbox otp lint test browser clean
+.PHONY: venv install lock run prod-local sandbox otp style typecheck audit lint test browser clean
 
 venv: $(PY)
 
@@ -69,11 +69,26 @@ sandbox: export DEBUG := true
 sandbox: install
 	exec $(SANDBOX)
 
-lint: install
+# make test checks the style (ruff, with its security and Django rules); make lint adds the
+# types of the code that moves money and speaks to FlashFX (mypy) and the locked dependencies'
+# known vulnerabilities (pip-audit, which asks PyPI: it needs the network). .ci/run runs both.
+MYPY_PATHS := flashfx/client.py flashfx/transport.py flashfx/session.py flashfx/retry.py \
+	flashfx/types.py flashfx/errors.py flashfx/tokens.py payments/services parties/services
+
+style: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: install lint browser
+typecheck: install
+	DEBUG=true $(VENV)/bin/mypy $(MYPY_PATHS)
+
+audit: install
+	$(VENV)/bin/pip-audit --disable-pip --require-hashes -r requirements-prod.lock \
+		--progress-spinner off
+
+lint: style typecheck audit
+
+test: install style browser
 	DEBUG=true $(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # tests/e2e drive Debian's Chromium (never a downloaded browser). Installed when missing and we

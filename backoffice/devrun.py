@@ -57,8 +57,9 @@ class Runner:
 
     def start(self) -> None:
         for name, command in self.entries:
-            process = subprocess.Popen(
-                shlex.split(os.path.expandvars(command)),  # $NAME from our environment
+            # The Procfile's own commands (ours, in the repository), $NAME from our environment.
+            process = subprocess.Popen(  # noqa: S603
+                shlex.split(os.path.expandvars(command)),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -72,7 +73,8 @@ class Runner:
             threading.Thread(target=self.pump, args=(name, process), daemon=True).start()
 
     def pump(self, name: str, process: subprocess.Popen) -> None:
-        assert process.stdout is not None
+        if process.stdout is None:  # started with stdout=PIPE: always there
+            return
         for line in process.stdout:
             self.say(name, line.rstrip("\n"))
 

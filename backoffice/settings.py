@@ -154,16 +154,16 @@ FLASHFX_WEBHOOK_QUARANTINE_BODY_BYTES = env_int(
 # within APPROVAL_TTL_HOURS expire. COMPANY_NAMES are the company's own names (legal and trading,
 # comma-separated): a deposit from a payer named neither so nor as the sub-client paid to is
 # marked third-party.
-DEPOSIT_REFUND_APPROVAL_THRESHOLD = env_str("DEPOSIT_REFUND_APPROVAL_THRESHOLD", default="10000.00")
+_threshold = env_str("DEPOSIT_REFUND_APPROVAL_THRESHOLD", default="10000.00")
 DEPOSIT_REFUND_APPROVAL_CURRENCY = env_str("DEPOSIT_REFUND_APPROVAL_CURRENCY", default="AUD")
 try:
-    DEPOSIT_REFUND_APPROVAL_THRESHOLD = Decimal(DEPOSIT_REFUND_APPROVAL_THRESHOLD)
+    DEPOSIT_REFUND_APPROVAL_THRESHOLD = Decimal(_threshold)
     if not DEPOSIT_REFUND_APPROVAL_THRESHOLD.is_finite() or DEPOSIT_REFUND_APPROVAL_THRESHOLD < 0:
         raise InvalidOperation
 except InvalidOperation:
     raise ImproperlyConfigured(
         "DEPOSIT_REFUND_APPROVAL_THRESHOLD must be an amount >= 0, e.g. 10000.00, "
-        f"not {DEPOSIT_REFUND_APPROVAL_THRESHOLD!r}"
+        f"not {_threshold!r}"
     ) from None
 APPROVAL_TTL_HOURS = env_int("APPROVAL_TTL_HOURS", default=24)
 COMPANY_NAMES = env_list("COMPANY_NAMES", default="Demo Company Pty Ltd" if DEBUG else "")

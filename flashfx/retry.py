@@ -61,5 +61,6 @@ class QueryRetries:
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with full jitter; a Retry-After is honoured as a minimum."""
-        jitter = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
+        cap = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        jitter = random.uniform(0, cap)  # noqa: S311 (spreads retries; no secret)
         return max(retry_after or 0.0, jitter)

@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 
 import httpx
-import simplejson
+import simplejson  # type: ignore[import-untyped]  # no stubs published
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import (
     TransportClosed,

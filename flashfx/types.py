@@ -24,6 +24,15 @@ def to_decimal(value: Any) -> Decimal | None:
     return Decimal(value) if not isinstance(value, Decimal) else value
 
 
+def required_decimal(value: Any, field: str) -> Decimal:
+    """An amount the schema says is always there: a null is FlashFX breaking its contract,
+    reported by name, never mirrored as a missing amount."""
+    amount = to_decimal(value)
+    if amount is None:
+        raise ValueError(f"FlashFX sent no {field}")
+    return amount
+
+
 def to_datetime(value: str | None) -> datetime | None:
     """ISO-8601 from FlashFX ("2026-03-03T01:25:11.984Z") as an aware UTC datetime."""
     if not value:
@@ -121,7 +130,7 @@ class Deposit:
             id=data["id"],
             status=data["status"],
             status_message=data.get("statusMessage"),
-            amount=to_decimal(data["amount"]),
+            amount=required_decimal(data["amount"], "amount"),
             currency=data["currency"],
             total_fee=to_decimal(data.get("totalFee")),
             external_id=data.get("externalId"),
@@ -171,7 +180,7 @@ class Withdrawal:
             status=data["status"],
             status_message=data.get("statusMessage"),
             reject_code=data.get("rejectCode"),
-            amount=to_decimal(data["amount"]),
+            amount=required_decimal(data["amount"], "amount"),
             currency=data["currency"],
             total_fee=to_decimal(data.get("totalFee")),
             external_id=data.get("externalId"),
@@ -245,8 +254,8 @@ class Quote:
         return cls(
             id=data.get("id"),
             symbol=data["symbol"],
-            bid=to_decimal(data["bid"]),
-            ask=to_decimal(data["ask"]),
+            bid=required_decimal(data["bid"], "bid"),
+            ask=required_decimal(data["ask"], "ask"),
             inverted=bool(data.get("inverted")),
             timestamp=to_datetime(data.get("timestamp")),
             expire_at=to_datetime(data.get("expireAt")),

@@ -29,7 +29,7 @@ def pick(root_fields: set[str]) -> tuple[str | None, dict]:
         return None, faults
     if faults["limit"] == 0:
         return None, faults
-    roll, cumulative, chosen = random.random(), 0.0, None
+    roll, cumulative, chosen = random.random(), 0.0, None  # noqa: S311 (a fault mix, no secret)
     for mode in conf.FAULT_MODES:
         cumulative += faults[mode]
         if roll < cumulative:

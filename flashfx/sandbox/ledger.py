@@ -21,7 +21,8 @@ def _balance(currency: str) -> Balance:
 
 def add_pending(currency: str, amount: Decimal) -> None:
     """Money seen but not cleared (an INITIALISED or REVIEWING deposit)."""
-    assert transaction.get_connection().in_atomic_block
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("ledger moves happen inside the transaction that causes them")
     balance = _balance(currency)
     balance.pending += amount
     balance.save(update_fields=["pending"])
@@ -52,7 +53,8 @@ def require_funds(currency: str, amount: Decimal) -> None:
 def _move(
     currency: str, signed: Decimal, *, kind: str, description: str, transaction_id: str
 ) -> None:
-    assert transaction.get_connection().in_atomic_block
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("ledger moves happen inside the transaction that causes them")
     if signed == 0:
         return
     if signed < 0:

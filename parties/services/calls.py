@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from backoffice import audit
@@ -22,6 +22,8 @@ from flashfx.errors import (
     FlashFXUnavailable,
     OutcomeUnknown,
 )
+
+from ..models import Recipient, Sender
 
 T = TypeVar("T")
 
@@ -104,7 +106,7 @@ def call(
         raise PartyError(f"FlashFX failed to {what}: {exc.message}", code=exc.code) from exc
 
 
-P = TypeVar("P", bound=models.Model)
+P = TypeVar("P", Recipient, Sender)  # the parties FlashFX deletes
 
 
 def party_delete(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 
 from parties.models import SubClient
 
@@ -18,7 +19,8 @@ SORT_CHOICES = [
     ("largest", "Largest amount first"),
     ("smallest", "Smallest amount first"),
 ]
-assert {c for c, _ in SORT_CHOICES} == set(SORTS)
+if {c for c, _ in SORT_CHOICES} != set(SORTS):  # a sort without a label, or a label without one
+    raise ImproperlyConfigured("SORT_CHOICES and the selector's SORTS name different sorts")
 
 
 class SubClientChoice(forms.ModelChoiceField):

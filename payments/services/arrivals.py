@@ -8,13 +8,16 @@ gives its expected payment back. Both commit with the mirror row or not at all.
 
 from __future__ import annotations
 
+from typing import cast
+
 from mirrors.apply import Change
 
+from ..models import Deposit
 from . import matching, refunds
 
 
 def deposits_changed(changes: list[Change]) -> None:
-    arrived = [c.obj for c in changes if c.created]
+    arrived = [cast(Deposit, c.obj) for c in changes if c.created]  # the deposits mirror
     if arrived:
         matching.deposits_arrived(deposits=arrived)
     moved = [c for c in changes if c.status_moved and not c.created]

@@ -17,7 +17,7 @@ import io
 import re
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -193,7 +193,7 @@ def _size(n: int) -> str:
     return f"{n / 1_048_576:.3g} MB" if n >= 1_048_576 else f"{n / 1024:.3g} kB"
 
 
-def _csv_table(data: bytes) -> Iterator[tuple[int, list[str]]]:
+def _csv_table(data: bytes) -> Generator[tuple[int, list[str]]]:
     try:
         text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte order mark
     except UnicodeDecodeError as exc:
@@ -211,7 +211,7 @@ def _csv_table(data: bytes) -> Iterator[tuple[int, list[str]]]:
         ) from exc
 
 
-def _xlsx_table(data: bytes) -> Iterator[tuple[int, list[str]]]:
+def _xlsx_table(data: bytes) -> Generator[tuple[int, list[str]]]:
     not_xlsx = (
         "This is not an Excel workbook (.xlsx) that can be read; a password-protected one "
         "must be saved without its password."
@@ -440,7 +440,8 @@ class _RowCheck:
         return None
 
     def clean(self) -> BatchRow:
-        assert self.amount is not None and (self.recipient or self.new_recipient)
+        if self.amount is None or not (self.recipient or self.new_recipient):
+            raise ValueError(f"row {self.row.number} is not complete: it was checked first")
         return BatchRow(
             row=self.row.number,
             amount=self.amount,

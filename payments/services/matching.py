@@ -39,6 +39,7 @@ from django.db.models.functions import Replace, Upper
 from django.utils import timezone
 
 from backoffice import audit
+from parties.models import SubClient
 
 from ..models import Deposit, ExpectedPayment, MatchProposal
 from . import names
@@ -85,15 +86,15 @@ def payer_is_third_party(deposit: Deposit, sub_client_names: Sequence[str] = ())
     """
     if not sub_client_names and deposit.sub_client_id:
         sub_client = deposit.sub_client
-        sub_client_names = [sub_client.full_name, sub_client.legal_name]
+        if sub_client is not None:
+            sub_client_names = [sub_client.full_name, sub_client.legal_name]
     own = [*settings.COMPANY_NAMES, *sub_client_names]
     return not names.matches_any(deposit.sender_account_name, own)
 
 
 def _mark_third_party(deposits: Sequence[Deposit]) -> None:
-    SubClient = Deposit._meta.get_field("sub_client").related_model
     ids = {d.sub_client_id for d in deposits if d.sub_client_id}
-    sub_clients = {
+    sub_clients: dict[int | None, tuple[str, ...]] = {
         pk: (full, legal)
         for pk, full, legal in SubClient.objects.filter(pk__in=ids).values_list(
             "pk", "full_name", "legal_name"
@@ -328,9 +329,9 @@ def expectations_recorded(*, expected: list[ExpectedPayment]) -> None:
     # once, in key order, and keep the pairs that still hold.
     pairs: dict[int, ExpectedPayment] = {}
     for e in sorted(expected, key=lambda e: (e.due_on, e.pk)):
-        deposit = next((d for d in deposits if d.pk not in pairs and exact(e, d)), None)
-        if deposit is not None:
-            pairs[deposit.pk] = e
+        candidate = next((d for d in deposits if d.pk not in pairs and exact(e, d)), None)
+        if candidate is not None:
+            pairs[candidate.pk] = e
     linked: list[tuple[ExpectedPayment, Deposit]] = []
     with transaction.atomic():
         locked = {
@@ -560,7 +561,7 @@ def expected_payment_remove(*, expected: ExpectedPayment, by: Any) -> None:
             "currency": locked.currency,
             "reference": locked.reference,
             "due_on": locked.due_on.isoformat(),
-            "sub_client": locked.sub_client.flashfx_id if locked.sub_client_id else "",
+            "sub_client": locked.sub_client.flashfx_id if locked.sub_client else "",
             "source": locked.source,
             "recorded_by": locked.created_by.get_username(),
             "recorded_at": locked.created_at.isoformat(),

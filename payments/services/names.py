@@ -131,7 +131,7 @@ def _word_score(a: tuple[str, ...], b: tuple[str, ...]) -> float:
         used_b.add(j)
         total += score
     # Matched words weigh 1 on each side; a word left over weighs 1, a lone initial 0.5.
-    weight = 2 * len(used_a)
+    weight: float = 2 * len(used_a)
     weight += sum(_weight(w) for i, w in enumerate(a) if i not in used_a)
     weight += sum(_weight(w) for j, w in enumerate(b) if j not in used_b)
     return 2 * total / weight if weight else 0.0

@@ -474,7 +474,8 @@ def payment_order_create(
         **amount,
     )
     _check_quote(quote, **amount)
-    assert quote is not None
+    if quote is None or recipient is None:  # refused by the checks above already
+        raise PaymentOrderError(None, "Choose a recipient and get a quote first.")
     with transaction.atomic():
         order = PaymentOrder.objects.create(
             sender=sender,
@@ -570,9 +571,12 @@ def payment_order_approve(*, order: PaymentOrder, by: Any) -> PaymentOrder:
     order = _fresh(order)
     if blocker := approval_blocker(order, by):
         raise PaymentOrderError(None, blocker)
+    approval = order.approval
+    if approval is None:  # approval_blocker says so first; never approved without one
+        raise PaymentOrderError(None, "This payment has no approval to give.")
     # What would be sent now must be what approval was asked for (the recipient's bank
     # details may have changed since): otherwise it is asked about again, not approved.
-    if approvals.payload_hash(payment_order_payload(order)) != order.approval.payload_hash:
+    if approvals.payload_hash(payment_order_payload(order)) != approval.payload_hash:
         _reask(order, reason="What would be sent changed since approval was asked for.")
         raise PaymentOrderError(
             None,
@@ -580,7 +584,7 @@ def payment_order_approve(*, order: PaymentOrder, by: Any) -> PaymentOrder:
             "bank details); approval has been asked for again. Check it and approve again.",
         )
     try:
-        approvals.approval_approve(approval=order.approval, by=by)
+        approvals.approval_approve(approval=approval, by=by)
     except approvals.ApprovalError as exc:
         raise PaymentOrderError(None, str(exc)) from None
     order.refresh_from_db()
@@ -592,7 +596,7 @@ def payment_order_approve(*, order: PaymentOrder, by: Any) -> PaymentOrder:
             actor=by,
             detail=(
                 f"approved by {by.get_username()} "
-                f"({order.approval.signatures.count()} of {order.approval.required})"
+                f"({approval.signatures.count()} of {approval.required})"
             ),
         )
     return order
@@ -605,6 +609,8 @@ def payment_order_decline(*, order: PaymentOrder, by: Any, note: str = "") -> Pa
         raise PaymentOrderError(None, "You started this payment; withdraw it instead.")
     if blocker := approval_blocker(order, by):
         raise PaymentOrderError(None, blocker)
+    if order.approval is None:
+        raise PaymentOrderError(None, "This payment has no approval to decline.")
     try:
         approvals.approval_decline(approval=order.approval, by=by, note=note)
     except approvals.ApprovalError as exc:

@@ -233,6 +233,8 @@ def _binds(payout: Payout, outbox: PayoutOutbox) -> bool:
     """The pipeline's last check for a batch payout (payouts._still_approved): its batch's
     approval is APPROVED, intact, and binds this payout's hash, which is the outbox row's and
     what the payout is now."""
+    if payout.batch_id is None:
+        return False
     found = (
         Approval.objects.filter(payout_batch__pk=payout.batch_id)
         .values_list("pk", "state", "payload_hash")
@@ -608,6 +610,8 @@ def batch_approve(*, batch: PayoutBatch, by: Any) -> PayoutBatch:
     batch = PayoutBatch.objects.select_related("approval", "file").get(pk=batch.pk)
     if blocker := batch_approval_blocker(batch, by):
         raise BatchError(blocker)
+    if batch.approval is None:  # the blocker says so first
+        raise BatchError("This batch has no approval to give.")
     if _current_hashes(batch) != batch.approval.payload.get("payouts"):
         _reask(batch, reason="A payout of the batch changed since approval was asked for.")
         raise BatchError(
@@ -770,6 +774,8 @@ def batch_decline(*, batch: PayoutBatch, by: Any, note: str = "") -> PayoutBatch
     batch = PayoutBatch.objects.select_related("approval").get(pk=batch.pk)
     if blocker := batch_approval_blocker(batch, by):
         raise BatchError(blocker)
+    if batch.approval is None:
+        raise BatchError("This batch has no approval to decline.")
     try:
         approvals.approval_decline(approval=batch.approval, by=by, note=note)
     except approvals.ApprovalError as exc:

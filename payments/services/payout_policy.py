@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from backoffice import audit
 
@@ -185,7 +186,7 @@ def _approved(approval: Approval) -> None:
         tiers=format_tiers(parse_tiers(payload["tiers"])),
         ttl_hours=payload["ttl_hours"],
         approval=approval,
-        in_force_from=approval.decided_at,
+        in_force_from=approval.decided_at or timezone.now(),
     )
     audit.record(
         "payout.policy.changed",

@@ -109,7 +109,8 @@ def _with_batch(payout: Payout) -> bool:
 
 def _batch_refusal(payout: Payout) -> str:
     return (
-        f"This payout belongs to batch {payout.batch.code}: it is approved, declined or "
+        f"This payout belongs to batch {payout.batch.code if payout.batch else '?'}: it is "
+        "approved, declined or "
         "withdrawn with its batch."
     )
 
@@ -348,6 +349,8 @@ def payout_create(
         reference=reference,
         reason=reason,
     )
+    if recipient is None:  # refused by the checks above already; this tells the type checker
+        raise PayoutError("Choose a recipient.")
     with transaction.atomic():
         payout = Payout.objects.create(
             recipient=recipient,
@@ -738,13 +741,13 @@ def _claim(outbox_id: int, group: int) -> tuple[list[tuple[PayoutOutbox, Payout]
         if claimed != len(claim):  # the rows are locked: only a broken invariant gets here
             raise RuntimeError(f"claimed {claimed} of {len(claim)} locked outbox rows")
         attempts = {}
-        for outbox, payout in claim:
-            outbox.state, outbox.attempts, outbox.claimed_at = (
+        for claimed_row, payout in claim:
+            claimed_row.state, claimed_row.attempts, claimed_row.claimed_at = (
                 Box.SUBMITTING,
-                outbox.attempts + 1,
+                claimed_row.attempts + 1,
                 now,
             )
-            attempts[payout.pk] = outbox.attempts
+            attempts[payout.pk] = claimed_row.attempts
         _move_many(
             [payout for _, payout in claim],
             old=State.APPROVED,
@@ -1021,7 +1024,8 @@ def payout_send_again(*, payout: Payout, by: Any) -> Payout:
             "Only a payout FlashFX cancelled for a technical issue can be sent again."
         )
     if payout.resent_as.exists():
-        raise PayoutError(f"This payout was already sent again as {payout.resent_as.first().code}.")
+        again = payout.resent_as.first()
+        raise PayoutError(f"This payout was already sent again as {again.code if again else '?'}.")
     try:
         with transaction.atomic():
             return payout_create(

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from backoffice import audit
@@ -22,8 +22,8 @@ class Workflow:
     """A model with `state`, `updated_at` and `code`, its event model (from_state, to_state,
     actor, detail) whose foreign key to it is `owner`, and the prefix of its audit actions."""
 
-    model: type[models.Model]
-    event_model: type[models.Model]
+    model: type[Any]  # PayoutOutbox's or PaymentOrderOutbox's owner: duck-typed on purpose
+    event_model: type[Any]
     owner: str
     audit_prefix: str
 

@@ -13,7 +13,7 @@ from backoffice import roles
 
 # One demo member per role: username = role, password below, an authenticator already enrolled
 # (`python manage.py demo_otp <username>` prints its current code; DEBUG only).
-DEMO_PASSWORD = "demo-{role}-password"
+DEMO_PASSWORD = "demo-{role}-password"  # noqa: S105 (DEBUG only: seed_demo refuses otherwise)
 DEMO_USERS = roles.ROLES
 
 
