@@ -17,7 +17,6 @@ decimals), times are real date cells in the member's zone.
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Callable, Iterator, Sequence
 from datetime import tzinfo
 from decimal import Decimal
@@ -40,10 +39,24 @@ def header(columns: Sequence[Column], *, zone_name: str) -> list[str]:
     return [f"{c.label} ({zone_name})" if c.kind == DATETIME else c.label for c in columns]
 
 
+class _Lines(list):
+    """csv.writer's target: one write per row. The writer runs with lineterminator "\r\n",
+    so that it quotes a field holding a lone carriage return (with "\n" it would not, and such
+    a row breaks readers); each line ends in "\n" here, as PostgreSQL's COPY ends them."""
+
+    def write(self, line: str) -> None:
+        self.append(line[:-2] + "\n")
+
+
+def csv_writer() -> tuple[Any, _Lines]:
+    lines = _Lines()
+    return csv.writer(lines, lineterminator="\r\n"), lines
+
+
 def _csv_line(values: list[str]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
-    return buffer.getvalue()
+    writer, lines = csv_writer()
+    writer.writerow(values)
+    return lines[0]
 
 
 def _selected(qs: QuerySet, columns: Sequence[Column], wrap: Callable[[Column, Any], Any]) -> Any:
@@ -113,20 +126,18 @@ def csv_chunks(
                     counter.feed(chunk)
                 yield chunk
         return
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer, lines = csv_writer()
     n = 0
     for n, row in enumerate(raw_rows(qs, columns), start=1):
         writer.writerow([as_text(k, v, zone=zone) for k, v in zip(kinds, row, strict=True)])
         if n % 500 == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
+            yield "".join(lines).encode()
+            lines.clear()
             if counter is not None:
                 counter.rows = n
     if counter is not None:
         counter.rows = n
-    yield buffer.getvalue().encode()
+    yield "".join(lines).encode()
 
 
 def write_xlsx(
