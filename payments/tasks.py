@@ -350,6 +350,11 @@ def payment_orders_sweep() -> dict[str, int]:
     return _sweep(payment_orders.payment_orders_due, payment_order_submit, payment_order_recover)
 
 
+def export_job_enqueue(job_id: int) -> None:
+    """Hand a large export to a worker (export_begin calls it after the job's commit)."""
+    export_job_run.delay(job_id)
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def export_job_run(job_id: int) -> str:
     """Write a large export's file (safe twice: only the run that claims the job writes)."""

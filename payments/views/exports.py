@@ -37,15 +37,13 @@ def _attachment(response: HttpResponse, file_name: str) -> HttpResponse:
     return response
 
 
-def _enqueue(job_id: int) -> None:
-    tasks.export_job_run.delay(job_id)
-
-
 def answer_export(request: HttpRequest, export: jobs.Export, *, back: str) -> HttpResponse:
     """Begin the export (audited): the file now when small, else the jobs page. Also the
     Django admin's actions (payments/admin_exports.py)."""
     try:
-        begun = jobs.export_begin(export, user=request.user, request=request, run_job=_enqueue)
+        begun = jobs.export_begin(
+            export, user=request.user, request=request, run_job=tasks.export_job_enqueue
+        )
     except ExportError as exc:
         messages.error(request, str(exc))
         return redirect(back)
