@@ -37,7 +37,8 @@ RUN groupadd --system --gid 10001 backoffice \
     && useradd --system --uid 10001 --gid backoffice --home-dir /app --shell /usr/sbin/nologin backoffice
 WORKDIR /app
 COPY --from=build /app /app
-RUN mkdir -p /app/var && chown backoffice:backoffice /app/var
+# Owned by the app user: named volumes mounted here (compose) take these permissions.
+RUN mkdir -p /app/var /app/exports && chown backoffice:backoffice /app/var /app/exports
 USER backoffice
 EXPOSE 8000
 CMD ["gunicorn", "backoffice.wsgi", "--config", "python:backoffice.gunicorn_conf"]

@@ -5,9 +5,10 @@ our roles mirror them for the people using this back-office:
 
 - viewer (FlashFX `login`): reads every page;
 - operator (`transact`): also rejects deposits, starts payouts and payments, manages
-  recipients, senders and sub-clients at FlashFX, exports;
+  recipients, senders and sub-clients at FlashFX, exports (with full account numbers);
 - approver (`approve`): also approves payouts and payments someone else started, exports;
-- compliance (`compliance`): also reads the audit trail, exports;
+- compliance (`compliance`): also reads the audit trail, exports (with full account numbers);
+  approvers' exports mask account numbers (payments.view_account_number);
 - admin (`admin`): staff accounts and roles, settings and the approval policy, the audit trail
   and the Django admin. Not money: segregation of duties keeps admins out of payouts.
 
@@ -57,6 +58,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
         "payments.add_expectedpayment",
         "payments.delete_expectedpayment",  # only while unmatched (services/matching.py)
         "payments.reject_deposit",
+        "payments.view_account_number",  # unmasked in exports: they make payouts to them
         "payments.create_payout",
         "payments.create_payment",
         "parties.manage_recipient",
@@ -66,7 +68,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     APPROVER: READ
     + EXPORT
     + ("payments.approve_refund", "payments.approve_payout", "payments.approve_payment"),
-    COMPLIANCE: READ + EXPORT + AUDIT,
+    COMPLIANCE: READ + EXPORT + AUDIT + ("payments.view_account_number",),  # investigations
     ADMIN: READ
     + AUDIT
     + (

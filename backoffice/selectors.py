@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from .models import AuditEvent
 
 
@@ -18,17 +20,23 @@ def audit_event_list(
 ) -> AuditEventPage:
     """Newest first, `size` at a time, older than the event `before` (keyset: never OFFSET on an
     append-only table that only grows)."""
-    events = AuditEvent.objects.order_by("-pk")
-    if action:
-        events = events.filter(action=action)
-    if actor:
-        events = events.filter(actor=actor)
+    events = audit_events_filtered(action=action, actor=actor)
     if before is not None:
         events = events.filter(pk__lt=before)
     page = list(events[: size + 1])  # one more tells whether there is an older page
     return AuditEventPage(
         events=page[:size], next_before=page[size - 1].pk if len(page) > size else None
     )
+
+
+def audit_events_filtered(*, action: str = "", actor: str = "") -> QuerySet[AuditEvent]:
+    """Every event the trail's filters select, newest first (the trail and its export)."""
+    events = AuditEvent.objects.order_by("-pk")
+    if action:
+        events = events.filter(action=action)
+    if actor:
+        events = events.filter(actor=actor)
+    return events
 
 
 def audit_action_list() -> list[str]:

@@ -190,6 +190,15 @@ BATCH_MAX_FILE_BYTES = env_int("BATCH_MAX_FILE_BYTES", default=5 * 1024 * 1024)
 BATCH_SEND_TASKS = env_int("BATCH_SEND_TASKS", default=4)
 BATCH_PAGE_POLL_SECONDS = env_int("BATCH_PAGE_POLL_SECONDS", default=2)
 
+# Exports (payments/exports/): more rows than EXPORT_ASYNC_ROWS run as a job whose file, under
+# EXPORT_DIR, its owner downloads for EXPORT_RETENTION_HOURS; XLSX stops below Excel's
+# 1,048,576 rows at EXPORT_XLSX_MAX_ROWS; the jobs page asks for progress this often.
+EXPORT_ASYNC_ROWS = env_int("EXPORT_ASYNC_ROWS", default=100_000)
+EXPORT_RETENTION_HOURS = env_int("EXPORT_RETENTION_HOURS", default=24)
+EXPORT_DIR = Path(env_str("EXPORT_DIR", default=str(VAR_DIR / "exports")))
+EXPORT_XLSX_MAX_ROWS = env_int("EXPORT_XLSX_MAX_ROWS", default=1_000_000)
+EXPORT_PAGE_POLL_SECONDS = env_int("EXPORT_PAGE_POLL_SECONDS", default=2)
+
 # Parties (parties/): a new recipient, or one whose bank details changed, is flagged on every
 # payout to it for this many hours (parties.selectors.recipient_cooling_until).
 PAYOUT_NEW_RECIPIENT_COOLING_HOURS = env_int("PAYOUT_NEW_RECIPIENT_COOLING_HOURS", default=24)
@@ -394,6 +403,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": float(READY_HEARTBEAT_SECONDS),
     },
     "payment-orders-sweep": {"task": "payments.tasks.payment_orders_sweep", "schedule": 60.0},
+    # Remove export files past EXPORT_RETENTION_HOURS (payments/exports/jobs.py).
+    "exports-prune": {"task": "payments.tasks.exports_prune", "schedule": 900.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

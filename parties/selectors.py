@@ -152,18 +152,29 @@ def _keyset_page(qs: QuerySet[M], *, cursor: str, size: int) -> Page[M]:
 
 def recipient_page(*, q: str = "", cursor: str = "", size: int = PAGE_SIZE) -> Page[Recipient]:
     """One page of the recipients not deleted, searched by `q`; raises InvalidCursor."""
+    return _keyset_page(recipients_filtered(q=q), cursor=cursor, size=size)
+
+
+def recipients_filtered(*, q: str = "") -> QuerySet[Recipient]:
+    """The recipients not deleted, searched by `q` (the list's rows, unordered)."""
     qs = Recipient.objects.filter(deleted_at__isnull=True)
-    if q:
-        qs = recipient_search(qs, q)
-    return _keyset_page(qs, cursor=cursor, size=size)
+    return recipient_search(qs, q) if q else qs
 
 
 def sender_page(*, q: str = "", cursor: str = "", size: int = PAGE_SIZE) -> Page[Sender]:
     """One page of the senders not deleted, searched by `q`; raises InvalidCursor."""
+    return _keyset_page(senders_filtered(q=q), cursor=cursor, size=size)
+
+
+def senders_filtered(*, q: str = "") -> QuerySet[Sender]:
+    """The senders not deleted, searched by `q` (the list's rows, unordered)."""
     qs = Sender.objects.filter(deleted_at__isnull=True)
-    if q:
-        qs = sender_search(qs, q)
-    return _keyset_page(qs, cursor=cursor, size=size)
+    return sender_search(qs, q) if q else qs
+
+
+def newest_first(qs: QuerySet[M]) -> QuerySet[M]:
+    """A list's rows in its pages' order: newest first by (seen, id)."""
+    return qs.annotate(seen=Coalesce("flashfx_created_at", "created_at")).order_by("-seen", "-id")
 
 
 def sub_client_page(*, q: str = "", cursor: str = "", size: int = PAGE_SIZE) -> Page[SubClient]:

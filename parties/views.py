@@ -63,6 +63,7 @@ def _list(
     new_url: str | None,
     new_label: str,
     each: Callable[[Any], None] | None = None,
+    export_list: str = "",
 ) -> HttpResponse:
     form = SearchForm(request.GET or None)
     page = None
@@ -87,6 +88,7 @@ def _list(
         "search_help": search_help,
         "new_url": new_url,
         "new_label": new_label,
+        "export_list": export_list,  # the export panel's list (payments/exports/lists.py)
         "fragment": is_fragment_request(request),
     }
     return render(request, rows_template if context["fragment"] else "parties/list.html", context)
@@ -104,6 +106,7 @@ def recipients(request: HttpRequest) -> HttpResponse:
         request,
         title="Recipients",
         page_of=selectors.recipient_page,
+        export_list="recipients",
         rows_template="parties/_recipient_rows.html",
         search_help="Name, BSB, account number, PayID, IBAN, FlashFX id or external id.",
         new_url="parties:recipient-new" if can_manage else None,
@@ -290,6 +293,7 @@ def senders(request: HttpRequest) -> HttpResponse:
         request,
         title="Senders",
         page_of=selectors.sender_page,
+        export_list="senders",
         rows_template="parties/_sender_rows.html",
         search_help="Name, email, FlashFX id or external id.",
         new_url="parties:sender-new" if can_manage else None,

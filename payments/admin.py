@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.contrib import admin
 
 from mirrors.admin import MirrorAdmin
+from parties.admin import RecipientAdmin, SenderAdmin, SubClientAdmin
 
+from .exports.admin import offer_exports
 from .models import Deposit, Payment, Withdrawal
 
 
@@ -56,3 +58,9 @@ class PaymentAdmin(MirrorAdmin):
     )
     list_filter = ("flashfx_status", "to_currency")
     date_hierarchy = "flashfx_created_at"
+
+
+# Every mirror's change list exports its selection (payments/exports/admin.py).
+offer_exports(
+    DepositAdmin, WithdrawalAdmin, PaymentAdmin, SenderAdmin, RecipientAdmin, SubClientAdmin
+)

@@ -978,3 +978,59 @@ class PaymentOrderOutbox(Outbox):
 
     def __str__(self) -> str:
         return f"Outbox of payment order {self.order_id} ({self.state})"
+
+
+class ExportJob(models.Model):
+    """An export too large to answer at once (more than EXPORT_ASYNC_ROWS rows): a worker writes
+    the file under EXPORT_DIR, its owner downloads it until expires_at, then beat removes it
+    (payments/exports/jobs.py)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    list_name = models.CharField(max_length=40)  # payments.exports.registry name
+    title = models.CharField(max_length=100)
+    file_format = models.CharField(max_length=4)  # csv, xlsx
+    filters = models.JSONField(default=dict, blank=True)  # as the list's filters() gave them
+    columns = models.JSONField(default=list)  # column keys, in order
+    zone = models.CharField(max_length=64)
+    unmasked = models.BooleanField(default=False)  # the owner could see account numbers
+    state = models.CharField(max_length=10, choices=State, default=State.QUEUED)
+    rows_total = models.PositiveBigIntegerField(default=0)  # counted when asked
+    rows_written = models.PositiveBigIntegerField(default=0)
+    file_name = models.CharField(max_length=200, blank=True)  # under EXPORT_DIR
+    size = models.PositiveBigIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "created_at"], name="export_job_owner_created"),
+            models.Index(fields=["state", "expires_at"], name="export_job_state_expires"),
+        ]
+        permissions = [
+            # Exports mask account numbers (all but the last 3 characters) without it
+            # (payments/exports/formatting.py); backoffice/roles.py grants it.
+            ("view_account_number", "Can see full account numbers in exports"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export {self.code} of {self.list_name} ({self.state})"
+
+    @property
+    def percent(self) -> int:
+        if self.state == self.State.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, self.rows_written * 100 // self.rows_total)

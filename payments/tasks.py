@@ -24,6 +24,7 @@ from django.utils import timezone
 from flashfx.errors import FlashFXUnavailable
 from parties.services.calls import PartyError
 
+from .exports import jobs
 from .models import (
     Approval,
     DepositRefund,
@@ -347,3 +348,20 @@ def payment_order_recover(self, outbox_id: int) -> str:
 def payment_orders_sweep() -> dict[str, int]:
     """Beat: send approved payment orders never claimed; recover those left submitting."""
     return _sweep(payment_orders.payment_orders_due, payment_order_submit, payment_order_recover)
+
+
+def export_job_enqueue(job_id: int) -> None:
+    """Hand a large export to a worker (export_begin calls it after the job's commit)."""
+    export_job_run.delay(job_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def export_job_run(job_id: int) -> str:
+    """Write a large export's file (safe twice: only the run that claims the job writes)."""
+    return jobs.export_job_run(job_id)
+
+
+@shared_task
+def exports_prune() -> int:
+    """Beat: remove export files past EXPORT_RETENTION_HOURS."""
+    return jobs.exports_prune()

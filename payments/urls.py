@@ -12,11 +12,11 @@ from .views import (
     deposit_page,
     deposits,
     expected,
+    exports,
     payment_orders,
     payout_batches,
     payout_policy,
     payouts,
-    placeholders,
 )
 
 app_name = "payments"
@@ -97,5 +97,8 @@ urlpatterns = [
         payment_orders.payment_decide,
         name="payment-decide",
     ),
-    path("exports/", placeholders.exports, name="exports"),
+    # Exports (payments/views/exports.py)
+    path("exports/", exports.exports, name="exports"),
+    path("exports/start/<str:list_name>/", exports.export_start, name="export-start"),
+    path("exports/<uuid:code>/download/", exports.export_download, name="export-download"),
 ]

@@ -145,6 +145,14 @@ def deposit_queue_filtered(filters: QueueFilters) -> QuerySet[Deposit]:
     return qs
 
 
+def deposit_queue_rows(filters: QueueFilters) -> QuerySet[Deposit]:
+    """Every deposit the filters select, in the queue's sort (what an export of it writes)."""
+    sort = filters.sort if filters.sort in SORTS else "newest"
+    key_field, descending = SORTS[sort]
+    order = [f"-{key_field}", "-id"] if descending else [key_field, "id"]
+    return deposit_queue_filtered(filters).order_by(*order)
+
+
 # Cursors -------------------------------------------------------------------------------------
 
 

@@ -36,10 +36,23 @@ def payment_order_list(
 ) -> PaymentOrderPage:
     """Newest first, filtered by our state, cut by a keyset cursor (new orders never shift the
     page you are on). A cursor that does not parse starts over."""
+    return PaymentOrderPage(
+        *keyset_page(payment_orders_filtered(state=state), after=after, limit=limit)
+    )
+
+
+def payment_order_list_filters(query: Any) -> dict[str, str]:
+    """The list's filters from its query string; a state that is not one of ours is no filter."""
+    state = query.get("state", "")
+    return {"state": state if state in PaymentOrder.State.values else ""}
+
+
+def payment_orders_filtered(*, state: str = "") -> QuerySet[PaymentOrder]:
+    """Every order the list's filters select, newest first (the list and its export)."""
     rows = _orders().order_by("-created_at", "-id")
     if state:
         rows = rows.filter(state=state)
-    return PaymentOrderPage(*keyset_page(rows, after=after, limit=limit))
+    return rows
 
 
 def payment_order_get(*, code: str) -> PaymentOrder | None:

@@ -22,7 +22,7 @@ from mirrors.client import flashfx_client
 from mirrors.models import StatusChange
 from parties import selectors as parties
 
-from ..models import Approval, Payout
+from ..models import Approval, Payout, Withdrawal
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,23 @@ def payout_list(
 ) -> PayoutPage:
     """Newest first, filtered by our state and FlashFX's status, cut by a keyset cursor (new
     payouts never shift the page you are on). A cursor that does not parse starts over."""
+    rows = payouts_filtered(state=state, flashfx_status=flashfx_status)
+    return PayoutPage(*keyset_page(rows, after=after, limit=limit))
+
+
+def payout_list_filters(query: Any) -> dict[str, str]:
+    """The list's filters from its query string; a value that is not one of ours is no filter."""
+    state = query.get("state", "")
+    status = query.get("status", "")
+    if state not in Payout.State.values:
+        state = ""
+    if status not in (*Withdrawal.STATUS_ORDER.ranks, "none"):
+        status = ""
+    return {"state": state, "flashfx_status": status}
+
+
+def payouts_filtered(*, state: str = "", flashfx_status: str = "") -> QuerySet[Payout]:
+    """Every payout the list's filters select, newest first (the list and its export)."""
     rows = _payouts().order_by("-created_at", "-id")
     if state:
         rows = rows.filter(state=state)
@@ -74,7 +91,7 @@ def payout_list(
         rows = rows.filter(withdrawal=None)
     elif flashfx_status:
         rows = rows.filter(withdrawal__flashfx_status=flashfx_status)
-    return PayoutPage(*keyset_page(rows, after=after, limit=limit))
+    return rows
 
 
 def keyset_page(rows: QuerySet, *, after: str, limit: int) -> tuple[list, str | None]:

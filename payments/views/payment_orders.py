@@ -125,9 +125,7 @@ def _seconds_left(quote: Any) -> int:
 @require_safe
 @permission_required(VIEW_PERMISSION, raise_exception=True)
 def payment_list(request: HttpRequest) -> HttpResponse:
-    state = request.GET.get("state", "")
-    if state not in PaymentOrder.State.values:
-        state = ""
+    state = selectors.payment_order_list_filters(request.GET)["state"]
     page = selectors.payment_order_list(state=state, after=request.GET.get("after", ""))
     context = {
         "page": page,

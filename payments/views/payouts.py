@@ -58,15 +58,9 @@ def _in_flight(payout: Payout) -> bool:
 @require_safe
 @permission_required(VIEW_PERMISSION, raise_exception=True)
 def payout_list(request: HttpRequest) -> HttpResponse:
-    state = request.GET.get("state", "")
-    status = request.GET.get("status", "")
-    if state not in Payout.State.values:
-        state = ""
-    if status not in (*Withdrawal.STATUS_ORDER.ranks, "none"):
-        status = ""
-    page = selectors.payout_list(
-        state=state, flashfx_status=status, after=request.GET.get("after", "")
-    )
+    filters = selectors.payout_list_filters(request.GET)
+    state, status = filters["state"], filters["flashfx_status"]
+    page = selectors.payout_list(**filters, after=request.GET.get("after", ""))
     context = {
         "page": page,
         "state": state,

@@ -26,7 +26,7 @@ SHELL = {
     "/payments/": (roles.VIEWER, "payments/payment_orders/list.html", "Payments"),
     "/parties/": (roles.VIEWER, "parties/index.html", "Parties"),
     "/webhooks/events/": (roles.VIEWER, "staff/placeholder.html", "Webhook events"),
-    "/exports/": (roles.OPERATOR, "staff/placeholder.html", "Exports"),
+    "/exports/": (roles.OPERATOR, "payments/exports/jobs.html", "Exports"),
     "/approvals/": (roles.VIEWER, "payments/approvals/list.html", "Approvals"),
     "/audit/": (roles.COMPLIANCE, "backoffice/audit.html", "Audit trail"),
 }

@@ -138,6 +138,7 @@ def targets(routes: list[Route]) -> list[Target]:
             "decision": "approve",
             "code": "00000000-0000-4000-8000-000000000000",
             "pk": "999999",
+            "list_name": "deposits",
         }
 
         def fill(m: re.Match, route=route, samples=samples) -> str:
@@ -271,6 +272,9 @@ PAGES = {
     "webhooks/events/": staff_page("webhooks.view_inboundevent"),
     "webhooks/events/<int:pk>/": staff_page("webhooks.view_inboundevent", verified_status=404),
     "exports/": staff_page("backoffice.export_data"),
+    "exports/start/<str:list_name>/": staff_page(None, verified_status=405),  # POST only
+    # The sample code names no job (and a job is its owner's alone: tests/payments).
+    "exports/<uuid:code>/download/": staff_page("backoffice.export_data", verified_status=404),
     "audit/": staff_page("backoffice.view_auditevent"),
     "accounts/sessions/": staff_page(None),
     "accounts/backup-codes/": staff_page(None),  # shows codes only right after they are made
