@@ -148,7 +148,7 @@ def test_health_links_each_figure_to_the_filtered_list(client):
         "/reconciliation/",
     ):
         assert f'href="{href}"' in html
-    assert '<span class="badge bad">1</span>' in html
+    assert re.search(r'Failed webhooks \(24 h\)</a></th><td class="num"><span class="badge bad">1</span>', html)
     assert "Worker queue" in html
     assert "/admin/" not in html  # the sync runs' list is the admin's, and a viewer is not one
 
