@@ -124,6 +124,9 @@ FLASHFX_SYNC_OVERLAP_SECONDS = env_int("FLASHFX_SYNC_OVERLAP_SECONDS", default=3
 FLASHFX_SYNC_OPEN_LOOKBACK_DAYS = env_int("FLASHFX_SYNC_OPEN_LOOKBACK_DAYS", default=45)
 FLASHFX_SYNC_INTERVAL_SECONDS = env_int("FLASHFX_SYNC_INTERVAL_SECONDS", default=300)
 FLASHFX_RECONCILE_DAYS = env_int("FLASHFX_RECONCILE_DAYS", default=7)
+# Beat reads FlashFX's balances this often (mirrors.tasks.snapshot_balances): the dashboard
+# shows the last reading and draws them over time; it never calls FlashFX itself.
+FLASHFX_BALANCE_SNAPSHOT_SECONDS = env_int("FLASHFX_BALANCE_SNAPSHOT_SECONDS", default=900)
 
 # Inbound webhooks (webhooks/).
 FLASHFX_WEBHOOK_MAX_BODY_BYTES = env_int("FLASHFX_WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
@@ -380,6 +383,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flashfx-sync": {
         "task": "mirrors.tasks.sync_flashfx",
         "schedule": float(FLASHFX_SYNC_INTERVAL_SECONDS),
+    },
+    "flashfx-balances": {
+        "task": "mirrors.tasks.snapshot_balances",
+        "schedule": float(FLASHFX_BALANCE_SNAPSHOT_SECONDS),
     },
     "flashfx-reconcile-nightly": {
         "task": "mirrors.tasks.reconcile_flashfx",

@@ -4,15 +4,18 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from . import readiness, selectors
+from . import charts, readiness, selectors
+from . import dashboard as board
 from .http import is_fragment_request
-from .roles import roles_of
+from .roles import ADMIN, roles_of
 
 logger = logging.getLogger(__name__)
 AUDIT_PAGE = 100
@@ -25,12 +28,72 @@ def placeholder(
     return render(request, template, {"title": title, "what": what})
 
 
+DASHBOARD_POLL_SECONDS = 30  # how often each tile asks for itself again (htmx polling)
+
+
+def _tile(name: str, request: HttpRequest, zone, roles: list[str]) -> dict:
+    """One tile's figures: only what the member may see (backoffice/dashboard.py)."""
+    user = request.user
+    if name == "balances":
+        return {
+            "balances": [(b, charts.balance_sparkline(b)) for b in board.balances(zone=zone)]
+        }
+    if name == "money":
+        flows = board.money_flows(user=user, zone=zone)
+        return {"flows": [(f, charts.money_chart(f)) for f in flows]}
+    if name == "work":
+        return {
+            "deposits": board.deposits_to_review() if user.has_perm("payments.view_deposit") else [],
+            "approvals": (
+                board.approvals_waiting(user=user)
+                if user.has_perm("payments.view_approval")
+                else None
+            ),
+            "overdue": (
+                board.expected_overdue(zone=zone)
+                if user.has_perm("payments.view_expectedpayment")
+                else None
+            ),
+        }
+    if name == "health":
+        return {
+            "webhooks": (
+                board.webhook_health() if user.has_perm("webhooks.view_inboundevent") else None
+            ),
+            "syncs": board.sync_health(),
+            "drift": board.drift_items_open() if user.has_perm("mirrors.view_driftitem") else None,
+            "queue": board.worker_queue_length(),
+            "broker": board.broker_kind(),
+            # the sync runs' list is in the Django admin
+            "admin": user.is_active and (user.is_superuser or ADMIN in roles),
+        }
+    raise Http404("No such tile.")
+
+
 @require_safe
+@vary_on_headers("HX-Request")
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {"roles": roles_of(request.user)}
-    if settings.DEBUG:  # the local sandbox's console, for the demo
-        context["sandbox_console_url"] = settings.FLASHFX_API_URL.rstrip("/") + "/console/"
-    return render(request, "backoffice/dashboard.html", context)
+    """The state of the money at a glance; each tile also answers alone (?tile=<name>, htmx
+    polling), computing only its own figures."""
+    tiles = board.tiles_for(request.user)
+    zone = board.member_zone(request.user)
+    roles = roles_of(request.user)
+    context: dict = {"tiles": tiles, "poll_seconds": DASHBOARD_POLL_SECONDS, "zone": zone}
+    name = request.GET.get("tile", "")
+    with timezone.override(zone):  # {% when %} and the day labels in the member's zone
+        if name and is_fragment_request(request):
+            if name not in board.TILES:
+                raise Http404("No such tile.")
+            if name not in tiles:
+                raise PermissionDenied("Your role does not show this tile.")
+            context.update(_tile(name, request, zone, roles))
+            return render(request, f"backoffice/dashboard/_{name}.html", context)
+        for tile in tiles:
+            context.update(_tile(tile, request, zone, roles))
+        context["roles"] = roles
+        if settings.DEBUG:  # the local sandbox's console, for the demo
+            context["sandbox_console_url"] = settings.FLASHFX_API_URL.rstrip("/") + "/console/"
+        return render(request, "backoffice/dashboard.html", context)
 
 
 def _event_id(value: str) -> int | None:

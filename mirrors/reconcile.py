@@ -139,6 +139,18 @@ def implied_balances() -> dict[str, Implied]:
     return totals
 
 
+def balance_snapshot(*, client: FlashFXClient) -> list[BalanceSnapshot]:
+    """FlashFX's balances as read now, one row per currency (beat, for the dashboard)."""
+    reported = client.balances()
+    with transaction.atomic():
+        return [
+            BalanceSnapshot.objects.create(
+                currency=b.currency, cleared=b.cleared, pending=b.pending
+            )
+            for b in reported
+        ]
+
+
 def balance_proof(
     *, client: FlashFXClient, report: DriftReport | None = None
 ) -> list[BalanceCheck]:

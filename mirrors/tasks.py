@@ -40,6 +40,15 @@ def reconcile_flashfx(self, days: int | None = None) -> int:
     return report.pk
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def snapshot_balances() -> int:
+    """FlashFX's balances into BalanceSnapshot (beat, every FLASHFX_BALANCE_SNAPSHOT_SECONDS).
+
+    No retry: the next beat reads them again, and a failure is logged by Celery with its error.
+    """
+    return len(reconcile.balance_snapshot(client=flashfx_client()))
+
+
 @beat_init.connect
 def sync_when_beat_starts(**kwargs) -> None:
     """One incremental sync as soon as beat starts, not an interval later: after a deploy or

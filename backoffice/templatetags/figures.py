@@ -1,0 +1,14 @@
+"""`{{ amount|money }}`: a Decimal amount as staff read it, "1,234.50" (exact, never a float)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def money(amount: Decimal | None) -> str:
+    return "—" if amount is None else f"{amount:,.2f}"
