@@ -270,6 +270,7 @@ PAGES = {
     "parties/sub-clients/new/": staff_page("parties.create_subclient"),
     "webhooks/events/": staff_page("webhooks.view_inboundevent"),
     "webhooks/events/<int:pk>/": staff_page("webhooks.view_inboundevent", verified_status=404),
+    "webhooks/events/replay/": staff_page(None, verified_status=405),  # POST only, admins
     "exports/": staff_page("backoffice.export_data"),
     "audit/": staff_page("backoffice.view_auditevent"),
     "accounts/sessions/": staff_page(None),
