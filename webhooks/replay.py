@@ -97,10 +97,18 @@ def _replay_one(event: InboundEvent) -> str:
 
 
 def events_replay(
-    *, event_ids: list[int], actor: Any, request: HttpRequest | None = None
+    *,
+    event_ids: list[int],
+    actor: Any,
+    request: HttpRequest | None = None,
+    seen: dict[int, str] | None = None,
 ) -> list[ReplayResult]:
     """A member's real replay of these events, one at a time, each followed by its audit row
     (the event, its status before and after, the outcome, and the whole selection).
+
+    `seen`: each event's status when the member's dry run looked at it. An event whose status
+    has moved since (replayed meanwhile, by a double submit or by someone else, or processed by
+    a retry) is skipped and says so: the member decided on what the dry run showed.
 
     One event at a time and no transaction around them: processing may fetch from FlashFX,
     which must never happen while we hold a database lock (webhooks/processing.py); an
@@ -113,6 +121,11 @@ def events_replay(
         event = known.get(event_id)
         if event is None:
             results.append(ReplayResult(event_id, "", "skipped: no such event"))
+            continue
+        if seen is not None and seen.get(event_id) != event.status:
+            was = seen.get(event_id, "not in the dry run")
+            outcome = f"skipped: its status changed since the dry run ({was} -> {event.status})"
+            results.append(ReplayResult(event_id, event.event, outcome))
             continue
         before = {"status": event.status, "attempts": event.attempts}
         [result] = replay(event_ids=[event_id], dry_run=False)

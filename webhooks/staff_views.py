@@ -31,8 +31,9 @@ VIEW_PERMISSION = "webhooks.view_inboundevent"
 RAW_PERMISSION = "webhooks.view_raw_body"
 REPLAY_MAX = 100  # events in one replay: each may call FlashFX, and the member waits
 REPLAYABLE = (InboundEvent.Status.FAILED, InboundEvent.Status.DEAD)  # selectable on the list
-# "Replay for real" carries the dry run's ids signed: no real replay without a dry run of the
-# very same events shortly before.
+# "Replay for real" carries the dry run's ids and the statuses it saw, signed: no real replay
+# without a dry run of the very same events shortly before, and an event that moved since
+# (a double submit, someone else's replay, a retry) is not replayed again.
 DRY_RUN_SALT = "webhooks.replay.dry-run"
 DRY_RUN_MAX_AGE = 15 * 60  # seconds
 
@@ -150,12 +151,13 @@ def events_replay(request: HttpRequest) -> HttpResponse:
     results = replay.replay(event_ids=ids, dry_run=True)
     found = {r.event_id for r in results}
     missing = [i for i in ids if i not in found]
+    seen = dict(InboundEvent.objects.filter(pk__in=found).values_list("pk", "status"))
     context = {
         "results": results,
         "missing": missing,
         "ids": [r.event_id for r in results],
         "any_to_replay": any(not r.outcome.startswith("skipped") for r in results),
-        "token": signing.dumps(sorted(found), salt=DRY_RUN_SALT),
+        "token": signing.dumps(sorted(seen.items()), salt=DRY_RUN_SALT),
         "next": back,
         "step_up_needed": needs_step_up(request),
     }
@@ -164,12 +166,13 @@ def events_replay(request: HttpRequest) -> HttpResponse:
 
 def _replay_for_real(request: HttpRequest, ids: list[int], back: str) -> HttpResponse:
     try:
-        dry_run_ids = signing.loads(
+        dry_run = signing.loads(
             request.POST.get("token", ""), salt=DRY_RUN_SALT, max_age=DRY_RUN_MAX_AGE
         )
-    except signing.BadSignature:  # also SignatureExpired
-        dry_run_ids = None
-    if dry_run_ids != sorted(ids):
+        seen = {int(pk): str(status) for pk, status in dry_run}
+    except (signing.BadSignature, TypeError, ValueError):  # also SignatureExpired
+        seen = None
+    if seen is None or sorted(seen) != sorted(ids):
         messages.error(request, "Run a dry run of these events first, then replay them.")
         return redirect(back)
     if needs_step_up(request):
@@ -177,7 +180,7 @@ def _replay_for_real(request: HttpRequest, ids: list[int], back: str) -> HttpRes
         # return to. The member confirms, runs the dry run again and replays.
         messages.info(request, "Confirm it is you, then run the dry run again and replay.")
         return page_redirect(request, url_with_next("step-up", back))
-    results = replay.events_replay(event_ids=ids, actor=request.user, request=request)
+    results = replay.events_replay(event_ids=ids, actor=request.user, request=request, seen=seen)
     for result in results:
         text = f"#{result.event_id} {result.event or '-'}: {result.outcome}"
         if result.outcome.startswith("failed"):
