@@ -7,8 +7,8 @@ our roles mirror them for the people using this back-office:
 - operator (`transact`): also rejects deposits, starts payouts and payments, manages
   recipients, senders and sub-clients at FlashFX, exports (with full account numbers);
 - approver (`approve`): also approves payouts and payments someone else started, exports;
-- compliance (`compliance`): also reads the audit trail, exports (with full account numbers);
-  approvers' exports mask account numbers (payments.view_account_number);
+- compliance (`compliance`): also reads the audit trail and raw webhook bodies, exports (with
+  full account numbers); approvers' exports mask account numbers (payments.view_account_number);
 - admin (`admin`): staff accounts and roles, settings and the approval policy, the audit trail
   and the Django admin. Not money: segregation of duties keeps admins out of payouts.
 
@@ -68,7 +68,9 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     APPROVER: READ
     + EXPORT
     + ("payments.approve_refund", "payments.approve_payout", "payments.approve_payment"),
-    COMPLIANCE: READ + EXPORT + AUDIT + ("payments.view_account_number",),  # investigations
+    # Raw webhook bodies and headers hold payers' names and account numbers: compliance
+    # investigates with them, admins need them to judge a replay; the others see the outcome.
+    COMPLIANCE: READ + EXPORT + AUDIT + ("payments.view_account_number", "webhooks.view_raw_body"),
     ADMIN: READ
     + AUDIT
     + (
@@ -78,7 +80,8 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
         "auth.add_user",
         "auth.change_user",
         "auth.view_group",
-        "webhooks.change_inboundevent",  # replay actions in the admin
+        "webhooks.change_inboundevent",  # replay, in the admin and on the event pages
+        "webhooks.view_raw_body",
         "webhooks.view_quarantinetally",
     ),
 }

@@ -46,6 +46,8 @@ WEBHOOK_LAYERS = {
     "webhooks.processing": 1,
     "webhooks.backlog": 1,
     "webhooks.replay": 1,
+    "webhooks.selectors": 1,
+    "webhooks.forms": 2,
     "webhooks.silence": 1,
     "webhooks.models": 0,
     "webhooks.apps": 0,

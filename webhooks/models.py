@@ -68,6 +68,11 @@ class InboundEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        permissions = [
+            # Bodies carry payers' names and account numbers, headers the signature: seeing
+            # them is a permission of its own, beyond seeing that an event came and what it did.
+            ("view_raw_body", "Can see webhook bodies and headers as received"),
+        ]
         constraints = [
             # Dedupe on flashfx-request-id (§4.2): one accepted row per id; repeats are answered
             # from it, and a different body under a known id is kept aside as CONFLICT.

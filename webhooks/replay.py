@@ -1,17 +1,24 @@
 """Replaying stored webhook events: a dry run that changes nothing, or a real one through the
-same claim as a first delivery (the admin's actions and `manage.py replay_webhooks`)."""
+same claim as a first delivery (the staff pages, the admin's actions and
+`manage.py replay_webhooks`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
+from django.http import HttpRequest
+
+from backoffice import audit
 
 from .models import InboundEvent
 from .processing import apply_prepared, inbound_event_process, prepare_event, stored_payload
 
 Status = InboundEvent.Status
+PERMISSION = "webhooks.change_inboundevent"  # replay writes to the mirrors
+REPLAYED = "webhook.replayed"  # the audit action of a member's real replay
 
 
 @dataclass
@@ -87,3 +94,56 @@ def _replay_one(event: InboundEvent) -> str:
                 status=Status.DEAD
             )
         return f"failed: {type(exc).__name__}: {exc}"
+
+
+def events_replay(
+    *,
+    event_ids: list[int],
+    actor: Any,
+    request: HttpRequest | None = None,
+    seen: dict[int, str] | None = None,
+) -> list[ReplayResult]:
+    """A member's real replay of these events, one at a time, each followed by its audit row
+    (the event, its status before and after, the outcome, and the whole selection).
+
+    `seen`: each event's status when the member's dry run looked at it. An event whose status
+    has moved since (replayed meanwhile, by a double submit or by someone else, or processed by
+    a retry) is skipped and says so: the member decided on what the dry run showed.
+
+    One event at a time and no transaction around them: processing may fetch from FlashFX,
+    which must never happen while we hold a database lock (webhooks/processing.py); an
+    event's audit row is written as soon as its replay has ended, whatever the next one does.
+    Ids that name no event are reported as such.
+    """
+    results = []
+    known = InboundEvent.objects.in_bulk(event_ids)
+    for event_id in event_ids:
+        event = known.get(event_id)
+        if event is None:
+            results.append(ReplayResult(event_id, "", "skipped: no such event"))
+            continue
+        if seen is not None and seen.get(event_id) != event.status:
+            was = seen.get(event_id, "not in the dry run")
+            outcome = f"skipped: its status changed since the dry run ({was} -> {event.status})"
+            results.append(ReplayResult(event_id, event.event, outcome))
+            continue
+        before = {"status": event.status, "attempts": event.attempts}
+        [result] = replay(event_ids=[event_id], dry_run=False)
+        event.refresh_from_db(fields=["status", "attempts"])
+        audit.record(
+            REPLAYED,
+            actor=actor,
+            request=request,
+            obj=event,
+            before=before,
+            after={"status": event.status, "attempts": event.attempts},
+            details={
+                "event_id": event.pk,
+                "request_id": event.request_id,
+                "event": event.event,
+                "outcome": result.outcome,
+                "selection": event_ids,
+            },
+        )
+        results.append(result)
+    return results

@@ -12,6 +12,7 @@ app_name = "webhooks"
 
 urlpatterns = [
     path("events/", staff_views.events, name="events"),
+    path("events/replay/", staff_views.events_replay, name="events-replay"),
     path("events/<int:pk>/", staff_views.event, name="event"),
     # Both spellings: FlashFX counts a redirect as a failed delivery (docs/flashfx.md §4.2, §5.27).
     # FlashFX signs its requests (webhooks/receiving.py): no sign-in.

@@ -21,6 +21,7 @@ ROUTES = {
     "payments:exports": "/exports/",
     "parties:parties": "/parties/",
     "webhooks:events": "/webhooks/events/",
+    "webhooks:events-replay": "/webhooks/events/replay/",
     "webhooks:flashfx-webhook": "/webhooks/flashfx/",
 }
 

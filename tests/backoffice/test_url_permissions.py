@@ -271,6 +271,7 @@ PAGES = {
     "parties/sub-clients/new/": staff_page("parties.create_subclient"),
     "webhooks/events/": staff_page("webhooks.view_inboundevent"),
     "webhooks/events/<int:pk>/": staff_page("webhooks.view_inboundevent", verified_status=404),
+    "webhooks/events/replay/": staff_page(None, verified_status=405),  # POST only, admins
     "exports/": staff_page("backoffice.export_data"),
     "exports/start/<str:list_name>/": staff_page(None, verified_status=405),  # POST only
     # The sample code names no job (and a job is its owner's alone: tests/payments).
