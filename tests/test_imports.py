@@ -50,7 +50,8 @@ WEBHOOK_LAYERS = {
     "webhooks.forms": 2,
     "webhooks.silence": 1,
     "webhooks.models": 0,
-    "webhooks.apps": 0,
+    "webhooks.apps": 6,  # wires the app at start-up: ready() registers its export list
+    "webhooks.exports": 3,
     "webhooks": 0,
     "webhooks.management": 0,
     "webhooks.management.commands": 0,
