@@ -14,7 +14,16 @@ class BackofficeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - connects the audit receivers
+        from celery.signals import task_postrun, task_prerun
+
+        from flashfx import call_log
+
+        from . import metrics, signals  # noqa: F401 - signals connects the audit receivers
+
+        if metrics.flashfx_call not in call_log.LISTENERS:
+            call_log.LISTENERS.append(metrics.flashfx_call)
+        task_prerun.connect(metrics.task_started, dispatch_uid="backoffice.metrics.started")
+        task_postrun.connect(metrics.task_finished, dispatch_uid="backoffice.metrics.finished")
 
         post_migrate.connect(_ensure_roles, dispatch_uid="backoffice.ensure_roles")
 

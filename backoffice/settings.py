@@ -259,6 +259,7 @@ MIDDLEWARE = [
     # served gzip-compressed; before everything else, so they skip sessions and sign-in.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "backoffice.log.RequestIdMiddleware",  # X-Request-ID, on every log record of the request
+    "backoffice.metrics.MetricsMiddleware",  # /metrics: requests by route and status, timed
     "backoffice.middleware.NoStoreMiddleware",  # Cache-Control: no-store on every answer
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -345,6 +346,9 @@ if FLASHFX_WEBHOOK_HANDOFF == "coalesced" and not REDIS_URL:
 # fails when the last one ran longer ago than READY_BEAT_STALE_SECONDS.
 READY_HEARTBEAT_SECONDS = env_int("READY_HEARTBEAT_SECONDS", default=30)
 READY_BEAT_STALE_SECONDS = env_int("READY_BEAT_STALE_SECONDS", default=180)
+# /metrics (backoffice/metrics.py) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset,
+# it is off (404). A long random string, given to the Prometheus that scrapes it.
+METRICS_TOKEN = env_str("METRICS_TOKEN", default="")
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server needed).
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"

@@ -14,6 +14,8 @@ urlpatterns = [
     path("audit/", views.audit_trail, name="audit-trail"),
     path("healthz", public(views.healthz), name="healthz"),
     path("readyz", public(views.readyz), name="readyz"),
+    # A bearer token, not a sign-in (backoffice/metrics.py); off without METRICS_TOKEN.
+    path("metrics", public(views.metrics_page), name="metrics"),
     path("admin/", admin.site.urls),
     # deposits/, payouts/, payments/, exports/
     path("", include("payments.urls")),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hmac
 import logging
 
 from django.conf import settings
@@ -12,20 +13,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from . import charts, readiness, selectors
+from . import charts, metrics, readiness, selectors
 from . import dashboard as board
 from .http import is_fragment_request
 from .roles import ADMIN, roles_of
 
 logger = logging.getLogger(__name__)
 AUDIT_PAGE = 100
-
-
-def placeholder(
-    request: HttpRequest, title: str, what: str, *, template: str = "staff/placeholder.html"
-) -> HttpResponse:
-    """A page of the shell that a later issue fills in: says what will be there."""
-    return render(request, template, {"title": title, "what": what})
 
 
 DASHBOARD_POLL_SECONDS = 30  # how often each tile asks for itself again (htmx polling)
@@ -137,6 +131,28 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and answers; what it depends on is /readyz's question."""
     return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_safe
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """Prometheus' text format (backoffice/metrics.py), for `Authorization: Bearer
+    <METRICS_TOKEN>` only; 404 while no token is configured, as if there were no such page."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        raise Http404("No such page.")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        response = HttpResponse(
+            "A bearer token is required.\n", status=401, content_type="text/plain"
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return HttpResponse("Wrong token.\n", status=403, content_type="text/plain")
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 @never_cache

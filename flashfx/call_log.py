@@ -9,16 +9,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 log = logging.getLogger("flashfx.client")
 
+# Called with (operation, seconds, attempts, outcome) after every call: the app's metrics
+# (backoffice/metrics.py) listen here, so the client imports nothing of the app.
+LISTENERS: list[Callable[[str, float, int, str], None]] = []
+
 
 def log_call(name: str, started: float, attempts: int, outcome: str) -> None:
     """`started` is a time.monotonic(); `outcome` is "ok" or "<ErrorClass>:<code>"."""
-    elapsed_ms = (time.monotonic() - started) * 1000
-    log.info("flashfx %s %s %.0f ms attempts=%d", name, outcome, elapsed_ms, attempts)
+    elapsed = time.monotonic() - started
+    log.info("flashfx %s %s %.0f ms attempts=%d", name, outcome, elapsed * 1000, attempts)
+    for listener in LISTENERS:
+        try:
+            listener(name, elapsed, attempts, outcome)
+        except Exception:  # a listener's failure is never the call's
+            log.exception("flashfx call listener %r failed", listener)
 
 
 @dataclass

@@ -11,6 +11,7 @@ ROUTES = {
     "audit-trail": "/audit/",
     "healthz": "/healthz",
     "readyz": "/readyz",
+    "metrics": "/metrics",
     "login": "/accounts/login/",
     "otp-verify": "/accounts/otp/",
     "step-up": "/accounts/step-up/",

@@ -309,6 +309,7 @@ PAGES = {
     ),
     "healthz": public(200),
     "readyz": public(503),  # in the walk no beat has run (and no FlashFX answers): not ready
+    "metrics": public(404),  # a bearer token, not a sign-in; off without METRICS_TOKEN
     # FlashFX's receiver: signed requests, POST only, never a redirect (both spellings).
     "webhooks/flashfx/": public(405),
     "webhooks/flashfx": public(405),

@@ -1,0 +1,300 @@
+"""`/metrics`: what an operator graphs and alerts on, in Prometheus' text format.
+
+Two kinds of figures:
+
+- **Counters and histograms** that processes add to as things happen: HTTP requests (method,
+  route, status class; durations), webhook receipts by outcome, Celery task runs by task and
+  outcome (durations), FlashFX calls by operation and outcome (durations). Web runs as several
+  gunicorn processes and workers run elsewhere, so with Redis every process adds to the same
+  Redis hashes (one pipelined round trip per request or task) and any web process answers with
+  the sum; without Redis (the embedded default) each process counts for itself, and /metrics
+  shows the web process's own counts. A failing Redis never fails a request or a task: the
+  figure is lost and the first failure logged.
+- **Gauges read when scraped**, one grouped query each: payouts and international payments by
+  state, webhook events by status, open drift items, the Celery queue's length.
+
+The page answers only with `Authorization: Bearer <METRICS_TOKEN>`; with no METRICS_TOKEN set it
+is off (404). Names start with `backoffice_`; docs/operations.md says how to read them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+log = logging.getLogger(__name__)
+
+PREFIX = "backoffice_"
+KEY = "flashfx-backoffice:metrics:"
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# name -> (help, label names, kind)
+COUNTERS = {
+    "http_requests": ("HTTP requests answered", ("method", "route", "status")),
+    "webhook_receipts": ("FlashFX webhook requests, by what was done with them", ("outcome",)),
+    "task_runs": ("Celery task runs, by outcome", ("task", "outcome")),
+    "flashfx_calls": ("FlashFX API calls, by operation and outcome", ("operation", "outcome")),
+}
+HISTOGRAMS = {
+    "http_request_duration_seconds": ("Time to answer an HTTP request", ("route",)),
+    "task_duration_seconds": ("Time a Celery task ran", ("task",)),
+    "flashfx_call_duration_seconds": ("Time a FlashFX call took, retries included", ("operation",)),
+}
+
+
+# --- Recording ----------------------------------------------------------------------------------
+
+
+class _Local:
+    """Counts of this process alone (no Redis): {family: {field: value}}."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+    def add(self, updates: list[tuple[str, str, float]]) -> None:
+        with self.lock:
+            for family, field, amount in updates:
+                self.values[family][field] += amount
+
+    def read(self, family: str) -> dict[str, float]:
+        with self.lock:
+            return dict(self.values.get(family, {}))
+
+
+_local = _Local()
+_redis_client: Any = None
+_redis_failed = False
+
+
+def _redis():
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+    return _redis_client
+
+
+def _field(labels: Iterable[str]) -> str:
+    return json.dumps(list(labels), separators=(",", ":"))
+
+
+def _updates_for_observation(name: str, labels: tuple[str, ...], seconds: float):
+    base = _field(labels)
+    yield name, f"{base}|count", 1.0
+    yield name, f"{base}|sum", seconds
+    for bound in BUCKETS:
+        if seconds <= bound:
+            yield name, f"{base}|le={bound}", 1.0
+
+
+def _write(updates: list[tuple[str, str, float]]) -> None:
+    global _redis_failed
+    if not settings.REDIS_URL:
+        _local.add(updates)
+        return
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for family, field, amount in updates:
+            pipe.hincrbyfloat(KEY + family, field, amount)
+        pipe.execute()
+        _redis_failed = False
+    except Exception:  # a figure lost is better than a request or task failed for it
+        if not _redis_failed:
+            log.warning("metrics: Redis unavailable; figures are being lost", exc_info=True)
+        _redis_failed = True
+
+
+def count(name: str, *labels: str, amount: float = 1.0) -> None:
+    _write([(name, _field(labels), amount)])
+
+
+def record(
+    counter: str,
+    counter_labels: tuple[str, ...],
+    histogram: str,
+    hist_labels: tuple[str, ...],
+    seconds: float,
+) -> None:
+    """One event counted and its duration observed, in one write."""
+    updates = [(counter, _field(counter_labels), 1.0)]
+    updates += list(_updates_for_observation(histogram, hist_labels, seconds))
+    _write(updates)
+
+
+def _read(family: str) -> dict[str, float]:
+    if not settings.REDIS_URL:
+        return _local.read(family)
+    raw = _redis().hgetall(KEY + family)
+    return {k.decode(): float(v) for k, v in raw.items()}
+
+
+# --- Where figures come from ----------------------------------------------------------------------
+
+
+class MetricsMiddleware:
+    """Counts every answer by method, route (the URL pattern's name, never the path: ids and
+    searches would make endless series) and status class, and times it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        route = (match.view_name if match else "") or "unmatched"
+        if route != "metrics":  # the scrape itself is not traffic
+            record(
+                "http_requests",
+                (request.method or "", route, f"{response.status_code // 100}xx"),
+                "http_request_duration_seconds",
+                (route,),
+                time.perf_counter() - started,
+            )
+        return response
+
+
+def flashfx_call(name: str, seconds: float, attempts: int, outcome: str) -> None:
+    """flashfx/call_log.py's listener: every call the client finishes."""
+    record(
+        "flashfx_calls",
+        (name, outcome.split(":")[0]),
+        "flashfx_call_duration_seconds",
+        (name,),
+        seconds,
+    )
+
+
+_task_started: dict[str, float] = {}
+
+
+def task_started(task_id: str | None = None, **kwargs: Any) -> None:
+    if task_id:
+        _task_started[task_id] = time.perf_counter()
+
+
+def task_finished(
+    task_id: str | None = None, task: Any = None, state: str | None = None, **kwargs
+) -> None:
+    started = _task_started.pop(task_id or "", None)
+    if started is None or task is None:
+        return
+    outcome = (state or "unknown").lower()
+    record(
+        "task_runs",
+        (task.name, outcome),
+        "task_duration_seconds",
+        (task.name,),
+        time.perf_counter() - started,
+    )
+
+
+# --- The page -----------------------------------------------------------------------------------------
+
+
+class Collector:
+    def collect(self) -> Iterator[Metric]:
+        yield from self._counters()
+        yield from self._histograms()
+        yield from self._gauges()
+
+    def _counters(self) -> Iterator[Metric]:
+        for name, (help_text, label_names) in COUNTERS.items():
+            family = CounterMetricFamily(PREFIX + name, help_text, labels=label_names)
+            for field, value in sorted(_read(name).items()):
+                family.add_metric(json.loads(field), value)
+            yield family
+
+    def _histograms(self) -> Iterator[Metric]:
+        for name, (help_text, label_names) in HISTOGRAMS.items():
+            family = HistogramMetricFamily(PREFIX + name, help_text, labels=label_names)
+            series: dict[str, dict[str, float]] = defaultdict(dict)
+            for field, value in _read(name).items():
+                labels, _, part = field.rpartition("|")
+                series[labels][part] = value
+            for labels, parts in sorted(series.items()):
+                buckets = [(str(b), parts.get(f"le={b}", 0.0)) for b in BUCKETS]
+                buckets.append(("+Inf", parts.get("count", 0.0)))
+                family.add_metric(json.loads(labels), buckets, parts.get("sum", 0.0))
+            yield family
+
+    def _gauges(self) -> Iterator[Metric]:
+        from mirrors.models import DriftItem
+        from payments.models import PaymentOrder, Payout
+        from webhooks.models import InboundEvent
+
+        for model, name, help_text in (
+            (Payout, "payouts", "Payouts by our state"),
+            (PaymentOrder, "payment_orders", "International payments by our state"),
+            (InboundEvent, "webhook_events", "Stored webhook requests by status"),
+        ):
+            label = "status" if model is InboundEvent else "state"
+            family = GaugeMetricFamily(PREFIX + name, help_text, labels=[label])
+            rows = model.objects.order_by().values_list(label).annotate(n=Count("id"))
+            for value, n in sorted(rows):
+                family.add_metric([value], n)
+            yield family
+        drift = GaugeMetricFamily(
+            PREFIX + "drift_open_items", "Drift items waiting for a person (reconciliation)"
+        )
+        drift.add_metric(
+            [], DriftItem.objects.filter(resolution=DriftItem.Resolution.FLAGGED).count()
+        )
+        yield drift
+        queue = GaugeMetricFamily(
+            PREFIX + "queue_length", "Messages waiting in Celery's queue", labels=["queue"]
+        )
+        length = queue_length()
+        if length is not None:
+            queue.add_metric(["celery"], length)
+        yield queue
+
+
+def queue_length(queue: str = "celery") -> int | None:
+    """Messages waiting: LLEN of the queue's Redis list, or the filesystem broker's files; None
+    when the broker cannot be read."""
+    try:
+        if settings.REDIS_URL:
+            import redis
+
+            client = redis.Redis.from_url(
+                settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1
+            )
+            try:
+                return int(client.llen(queue))
+            finally:
+                client.close()
+        from pathlib import Path
+
+        folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        return sum(1 for p in folder.iterdir() if p.name.endswith(f".{queue}.msg"))
+    except Exception:  # shown as absent, never an error page
+        log.warning("metrics: the broker's queue could not be read", exc_info=True)
+        return None
+
+
+def exposition() -> bytes:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Collector())
+    return generate_latest(registry)
