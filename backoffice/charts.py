@@ -103,8 +103,14 @@ def money_chart(flow: Flow) -> BarChart:
                 h = float(amount) * scale
                 y -= h
                 chart.bars.append(
-                    Rect(_r(x), _r(y), _r(bar_w), _r(max(h, 0.5)), f"bar-{k}",
-                         f"{day_label(day)}: {labels[k]} in, {flow.currency} {money(amount)}")
+                    Rect(
+                        _r(x),
+                        _r(y),
+                        _r(bar_w),
+                        _r(max(h, 0.5)),
+                        f"bar-{k}",
+                        f"{day_label(day)}: {labels[k]} in, {flow.currency} {money(amount)}",
+                    )
                 )
         y = axis
         for k in outward:  # downwards from the axis
@@ -112,8 +118,14 @@ def money_chart(flow: Flow) -> BarChart:
             if amount:
                 h = float(amount) * scale
                 chart.bars.append(
-                    Rect(_r(x), _r(y), _r(bar_w), _r(max(h, 0.5)), f"bar-{k}",
-                         f"{day_label(day)}: {labels[k]} out, {flow.currency} {money(amount)}")
+                    Rect(
+                        _r(x),
+                        _r(y),
+                        _r(bar_w),
+                        _r(max(h, 0.5)),
+                        f"bar-{k}",
+                        f"{day_label(day)}: {labels[k]} out, {flow.currency} {money(amount)}",
+                    )
                 )
                 y += h
         if i % 7 == (n - 1) % 7:  # every week, ending on today

@@ -24,8 +24,14 @@ from django.utils import timezone
 
 from mirrors.models import BalanceSnapshot, DriftItem, SyncRun
 from mirrors.registry import registry
-from payments.models import Approval, ApprovalSignature, Deposit, ExpectedPayment, Payment
-from payments.models import Withdrawal
+from payments.models import (
+    Approval,
+    ApprovalSignature,
+    Deposit,
+    ExpectedPayment,
+    Payment,
+    Withdrawal,
+)
 from payments.services.matching import OPEN_REVIEW
 from webhooks.models import InboundEvent
 
@@ -107,7 +113,11 @@ def balances(*, zone: ZoneInfo, now: datetime | None = None, days: int = DAYS) -
             balance = found[snap.currency] = Balance(
                 snap.currency, snap.cleared, snap.pending, snap.taken_at
             )
-        balance.cleared, balance.pending, balance.read_at = snap.cleared, snap.pending, snap.taken_at
+        balance.cleared, balance.pending, balance.read_at = (
+            snap.cleared,
+            snap.pending,
+            snap.taken_at,
+        )
         if last_of_day:
             balance.history = [h for h in balance.history if h[0] != day] + [(day, snap.cleared)]
     return sorted(found.values(), key=lambda b: (b.currency != "AUD", b.currency))
@@ -317,8 +327,14 @@ def approvals_waiting(*, user: Any, now: datetime | None = None) -> dict[str, li
         .order_by()
     )
     found: dict[str, list[Waiting]] = {"mine": [], "others": []}
-    for r in sorted(rows, key=lambda r: list(APPROVAL_KINDS).index(r["action"])
-                    if r["action"] in APPROVAL_KINDS else len(APPROVAL_KINDS)):
+    for r in sorted(
+        rows,
+        key=lambda r: (
+            list(APPROVAL_KINDS).index(r["action"])
+            if r["action"] in APPROVAL_KINDS
+            else len(APPROVAL_KINDS)
+        ),
+    ):
         label, url = APPROVAL_KINDS.get(r["action"], (r["action"], "/approvals/"))
         for who in ("mine", "others"):
             if r[who]:

@@ -35,15 +35,15 @@ def _tile(name: str, request: HttpRequest, zone, roles: list[str]) -> dict:
     """One tile's figures: only what the member may see (backoffice/dashboard.py)."""
     user = request.user
     if name == "balances":
-        return {
-            "balances": [(b, charts.balance_sparkline(b)) for b in board.balances(zone=zone)]
-        }
+        return {"balances": [(b, charts.balance_sparkline(b)) for b in board.balances(zone=zone)]}
     if name == "money":
         flows = board.money_flows(user=user, zone=zone)
         return {"flows": [(f, charts.money_chart(f)) for f in flows]}
     if name == "work":
         return {
-            "deposits": board.deposits_to_review() if user.has_perm("payments.view_deposit") else [],
+            "deposits": board.deposits_to_review()
+            if user.has_perm("payments.view_deposit")
+            else [],
             "approvals": (
                 board.approvals_waiting(user=user)
                 if user.has_perm("payments.view_approval")

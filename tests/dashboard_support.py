@@ -101,7 +101,9 @@ def sync_run(entity: str, status: str, at: datetime) -> SyncRun:
 
 
 def drift_item(resolution: str) -> DriftItem:
-    report = DriftReport.objects.create(window_start="2026-01-01T00:00Z", window_end="2026-01-02T00:00Z")
+    report = DriftReport.objects.create(
+        window_start="2026-01-01T00:00Z", window_end="2026-01-02T00:00Z"
+    )
     return DriftItem.objects.create(
         report=report,
         entity="deposits",

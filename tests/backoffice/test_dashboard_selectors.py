@@ -221,7 +221,14 @@ def test_sync_health_names_every_entity_with_its_last_success_and_a_failing_one(
     sync_run("withdrawals", S.SUCCEEDED, NOW - timedelta(hours=1))
     sync_run("withdrawals", S.FAILED, NOW - timedelta(minutes=2))
     found = {s.entity: s for s in board.sync_health()}
-    assert set(found) == {"subclients", "senders", "recipients", "deposits", "withdrawals", "payments"}
+    assert set(found) == {
+        "subclients",
+        "senders",
+        "recipients",
+        "deposits",
+        "withdrawals",
+        "payments",
+    }
     assert found["deposits"].last_ok == NOW - timedelta(minutes=5)
     assert not found["deposits"].failing
     assert found["withdrawals"].failing

@@ -104,11 +104,15 @@ def test_the_money_chart_is_svg_with_titles_and_the_figures_as_text(client):
     withdrawal(now - timedelta(minutes=1), "200.00", total_fee=Decimal("1.10"))
     html = client.get("/?tile=money", headers=HX).content.decode()
     assert '<svg viewBox="0 0 720 240" role="img"' in html
-    assert "<title id=\"money-AUD-title\">Money in and out, AUD, last 30 days</title>" in html
-    assert re.search(r"<rect class=\"bar-deposits\"[^>]*><title>[^<]*Deposits in, AUD 1,234.56</title>", html)
-    assert re.search(r"<rect class=\"bar-payouts\"[^>]*><title>[^<]*Payouts out, AUD 200.00</title>", html)
-    assert "<th scope=\"row\">Deposits in</th><td class=\"num\">1,234.56</td>" in html
-    assert "<th scope=\"row\">Fees out</th><td class=\"num\">1.10</td>" in html
+    assert '<title id="money-AUD-title">Money in and out, AUD, last 30 days</title>' in html
+    assert re.search(
+        r"<rect class=\"bar-deposits\"[^>]*><title>[^<]*Deposits in, AUD 1,234.56</title>", html
+    )
+    assert re.search(
+        r"<rect class=\"bar-payouts\"[^>]*><title>[^<]*Payouts out, AUD 200.00</title>", html
+    )
+    assert '<th scope="row">Deposits in</th><td class="num">1,234.56</td>' in html
+    assert '<th scope="row">Fees out</th><td class="num">1.10</td>' in html
     assert "style=" not in html  # the CSP allows no inline style
 
 
@@ -148,7 +152,9 @@ def test_health_links_each_figure_to_the_filtered_list(client):
         "/reconciliation/",
     ):
         assert f'href="{href}"' in html
-    assert re.search(r'Failed webhooks \(24 h\)</a></th><td class="num"><span class="badge bad">1</span>', html)
+    assert re.search(
+        r'Failed webhooks \(24 h\)</a></th><td class="num"><span class="badge bad">1</span>', html
+    )
     assert "Worker queue" in html
     assert "/admin/" not in html  # the sync runs' list is the admin's, and a viewer is not one
 
@@ -203,8 +209,13 @@ def test_the_page_costs_the_same_queries_with_1_and_with_200_rows_of_each_kind(c
     sign_in(client, me)
     fill(1, me=me, maker=maker)
     one = queries_of(client, "/")
-    fragments_one = {t: queries_of(client, f"/?tile={t}", headers=HX) for t in ("balances", "money", "work", "health")}
+    fragments_one = {
+        t: queries_of(client, f"/?tile={t}", headers=HX)
+        for t in ("balances", "money", "work", "health")
+    }
     fill(199, me=me, maker=maker)
     assert queries_of(client, "/") == one
-    assert {t: queries_of(client, f"/?tile={t}", headers=HX) for t in fragments_one} == fragments_one
+    assert {
+        t: queries_of(client, f"/?tile={t}", headers=HX) for t in fragments_one
+    } == fragments_one
     assert one <= 25, one  # and few: sign-in checks, then one or two per figure
