@@ -11,7 +11,8 @@ million rows.
 
 main() creates its own PostgreSQL database (bench_dashboard_<pid>, dropped at the end unless
 --keep), migrates it, and fills it with generate_series (INSERT ... SELECT, in the database)
-as production would look: deposits received over two years up to now (the last three days still
+as production would look: deposits received over two years up to now, stored in the order they arrived as
+production's are (the last three days still
 new to review, one in a thousand flagged, 1% refunded a day later, 1% cancelled), a tenth as
 many payouts and a hundredth as many payments, one webhook event per deposit (0.1% failed, 0.1%
 quarantined, 0.01% dead), approvals (a hundredth, the last day's pending), expected payments
@@ -119,10 +120,11 @@ SELECT 'B' || lpad(g::text, 10, '0'), '', '{}', '', t + interval '3 s', now(), s
     false,
     CASE WHEN st = 'REFUNDED' THEN t + interval '1 day' END,
     CASE WHEN st = 'REFUNDED' THEN amt END
-FROM (SELECT g, now() - random() * interval '730 days' AS t,
+FROM (SELECT row_number() OVER (ORDER BY t) + %(a)s - 1 AS g, t, amt, st FROM (
+      SELECT g, now() - random() * interval '730 days' AS t,
              round((1 + random() * 5000)::numeric, 2) AS amt,
              CASE mod(g, 100) WHEN 0 THEN 'REFUNDED' WHEN 1 THEN 'CANCELLED' ELSE 'CONFIRMED' END AS st
-      FROM generate_series(%(a)s, %(b)s) g) s
+      FROM generate_series(%(a)s, %(b)s) g)r ORDER BY t) s
 """
 WITHDRAWALS = """
 INSERT INTO payments_withdrawal (flashfx_id, external_id, raw, anomaly, created_at, updated_at,
@@ -134,7 +136,7 @@ SELECT 'W' || lpad(g::text, 10, '0'), '', '{}', '', t, now(),
     round((1 + random() * 8000)::numeric, 2), 1.10, '', 'Recipient ' || mod(g, 300), '062000',
     '12345678', '', '', 'NPP', ''
 FROM (SELECT g, now() - random() * interval '730 days' AS t
-      FROM generate_series(%(a)s, %(b)s) g) s
+      FROM generate_series(%(a)s, %(b)s) g ORDER BY t) s
 """
 PAYMENTS = """
 INSERT INTO payments_payment (flashfx_id, external_id, raw, anomaly, created_at, updated_at,
@@ -151,11 +153,10 @@ INSERT INTO webhooks_inboundevent (accepted, request_id, status, reason, event, 
     body_sha256, body_size, headers, received_at, attempts, last_error, outcome)
 SELECT st <> 'quarantined', 'req-' || g, st,
     CASE WHEN st = 'quarantined' THEN 'bad_signature' ELSE '' END, 'deposit_confirmed',
-    'B' || g, ''::bytea, repeat('0', 64), 200, '{}', now() - random() * interval '730 days',
-    1, '', ''
-FROM (SELECT g, CASE WHEN mod(g, 10000) = 3 THEN 'dead' WHEN mod(g, 1000) = 1 THEN 'failed'
+    'B' || g, ''::bytea, repeat('0', 64), 200, '{}', t, 1, '', ''
+FROM (SELECT g, now() - random() * interval '730 days' AS t, CASE WHEN mod(g, 10000) = 3 THEN 'dead' WHEN mod(g, 1000) = 1 THEN 'failed'
                      WHEN mod(g, 1000) = 2 THEN 'quarantined' ELSE 'processed' END AS st
-      FROM generate_series(%(a)s, %(b)s) g) s
+      FROM generate_series(%(a)s, %(b)s) g ORDER BY t) s
 """
 APPROVALS = """
 INSERT INTO payments_approval (code, action, permission, summary, payload, payload_hash, state,
