@@ -97,7 +97,9 @@ def test_the_dashboard_draws_its_charts_and_tiles_lead_to_their_lists(
     # Its link leads to the filtered list behind it.
     work.get_by_role("link", name="New deposits to review").click()
     expect(page).to_have_url(re.compile(r"/deposits/\?review=new&sort=oldest$"))
-    expect(page.get_by_label("Review")).to_have_value("new")
+    expect(page.get_by_role("search", name="Filter deposits").get_by_label("Review")).to_have_value(
+        "new"
+    )
     expect(page.get_by_text("333.33")).to_be_visible()
     shot("02-deposits-to-review")
     watch.assert_clean(page)

@@ -80,8 +80,10 @@ def test_operator_sees_a_new_deposit_arrive_then_filters_searches_and_accepts(
     expect(page.get_by_text("E2E-ARRIVAL-7")).to_be_visible()
 
     status = Deposit.objects.get(flashfx_id=arrived["id"]).flashfx_status
-    page.get_by_label("FlashFX status").select_option(status)
-    page.get_by_label("Search").fill("e2e-arrival")
+    page.get_by_role("search", name="Filter deposits").get_by_label("FlashFX status").select_option(
+        status
+    )
+    page.get_by_role("search", name="Filter deposits").get_by_label("Search").fill("e2e-arrival")
     page.get_by_role("button", name="Filter").click()
     expect(page).to_have_url(re.compile(r"q=e2e-arrival"))
     expect(page.locator("table.deposit-queue tbody tr")).to_have_count(1)
@@ -109,8 +111,12 @@ def test_without_javascript_filters_and_paging_work(
         signed_in(context, live_server.url, operator)
         page = context.new_page()
         page.goto(live_server.url + "/deposits/")
-        page.get_by_label("FlashFX status").select_option("CONFIRMED")
-        page.get_by_label("Sort").select_option("smallest")
+        page.get_by_role("search", name="Filter deposits").get_by_label(
+            "FlashFX status"
+        ).select_option("CONFIRMED")
+        page.get_by_role("search", name="Filter deposits").get_by_label("Sort").select_option(
+            "smallest"
+        )
         page.get_by_role("button", name="Filter").click()
         expect(page).to_have_url(re.compile(r"status=CONFIRMED"))
         rows = page.locator("table.deposit-queue tbody tr")

@@ -60,8 +60,10 @@ def test_an_operator_sees_a_deposit_arrive_finds_it_rejects_it_and_sees_it_refun
         timeout=20,
         what="FlashFX to confirm the deposit",
     )
-    page.get_by_label("FlashFX status").select_option("CONFIRMED")
-    page.get_by_label("Search").fill("journey-77")
+    page.get_by_role("search", name="Filter deposits").get_by_label("FlashFX status").select_option(
+        "CONFIRMED"
+    )
+    page.get_by_role("search", name="Filter deposits").get_by_label("Search").fill("journey-77")
     page.get_by_role("button", name="Filter").click()
     expect(page).to_have_url(
         re.compile(r"status=CONFIRMED.*q=journey-77|q=journey-77.*status=CONFIRMED")
