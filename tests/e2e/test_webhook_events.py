@@ -64,7 +64,9 @@ def dead_deposit_event(live_server, sandbox, settings):
         # And a test event, processed (ignored) at once: the filter leaves it out.
         deliver(live_server.url, secret, b'{"event":"test","id":"t-1"}', "e2e-test-event-1")
         event = InboundEvent.objects.get(entity_id=deposit["id"])
-        assert event.status == Status.DEAD and event.attempts == 7
+        # Dead after its retries: 7 attempts with the per-event hand-off, 8 with Redis's
+        # coalesced one (the drain's pass, then the event's own task and its 6 retries).
+        assert event.status == Status.DEAD and event.attempts in (7, 8)
         close_app_client()
         settings.FLASHFX_API_URL = sandbox.url  # FlashFX is back
         yield deposit, event
@@ -126,7 +128,7 @@ def test_an_admin_filters_to_dead_events_dry_runs_and_replays_one_for_real(
         page.get_by_text(re.compile(rf"^Replayed #{event.pk} deposit_initiated: "))
     ).to_be_visible()
     expect(page.locator("#event-status")).to_contain_text("Processed")
-    expect(page.locator("#event-attempts")).to_have_text("8")
+    expect(page.locator("#event-attempts")).to_have_text(str(event.attempts + 1))
     shot("03-processed")
 
     assert Deposit.objects.get().flashfx_id == deposit["id"]

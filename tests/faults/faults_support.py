@@ -31,6 +31,10 @@ import pytest
 from harness import wait_until
 
 BASE_DIR = Path(__file__).resolve().parents[2]
+# How long a test waits for a worker to reach a point. Generous: CI runs these beside the chaos
+# run and browser tests on 2 cores, where a fresh worker's first task once took over 20 s to be
+# claimed. A wait ends as soon as the point is reached; only a failure waits this long.
+WAIT_SECONDS = 60.0
 
 needs_postgres_and_redis = pytest.mark.skipif(
     not (os.environ.get("DATABASE_URL", "").startswith("postgres") and os.environ.get("REDIS_URL")),
@@ -181,7 +185,7 @@ class Workers:
         if self._admin is not None:
             self._admin.close()
 
-    def wait_blocked(self, worker: Worker, *fragments: str, timeout: float = 20.0) -> str:
+    def wait_blocked(self, worker: Worker, *fragments: str, timeout: float = WAIT_SECONDS) -> str:
         """Wait until the worker's connection waits on a lock in a statement that contains
         every fragment (e.g. 'UPDATE', '"payments_depositrefund"'); the statement's text."""
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from faults_support import needs_postgres_and_redis, pause
+from faults_support import WAIT_SECONDS, needs_postgres_and_redis, pause
 from harness import race, wait_until
 from staff import make_staff
 
@@ -111,7 +111,7 @@ def row_of(order: PaymentOrder) -> PaymentOrderOutbox:
     return PaymentOrderOutbox.objects.get(order=order)
 
 
-def reaches(order: PaymentOrder, state: str, timeout: float = 20.0) -> None:
+def reaches(order: PaymentOrder, state: str, timeout: float = WAIT_SECONDS) -> None:
     wait_until(
         lambda: now_in(order) == state,
         timeout=timeout,

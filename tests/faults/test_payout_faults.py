@@ -26,7 +26,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from faults_support import needs_postgres_and_redis, pause
+from faults_support import WAIT_SECONDS, needs_postgres_and_redis, pause
 from harness import wait_until
 from staff import make_staff, sign_in
 
@@ -91,7 +91,7 @@ def outbox(payout: Payout) -> PayoutOutbox:
     return PayoutOutbox.objects.get(payout=payout)
 
 
-def wait_for_state(payout: Payout, wanted: str, *, timeout: float = 20.0) -> None:
+def wait_for_state(payout: Payout, wanted: str, *, timeout: float = WAIT_SECONDS) -> None:
     wait_until(
         lambda: state(payout) == wanted,
         timeout=timeout,

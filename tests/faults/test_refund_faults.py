@@ -27,7 +27,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from faults_support import needs_postgres_and_redis, pause
+from faults_support import WAIT_SECONDS, needs_postgres_and_redis, pause
 from harness import wait_until
 from staff import make_staff, sign_in
 
@@ -77,7 +77,7 @@ def state(refund: DepositRefund) -> str:
     return DepositRefund.objects.get(pk=refund.pk).state
 
 
-def wait_for_state(refund: DepositRefund, wanted: str, *, timeout: float = 20.0) -> None:
+def wait_for_state(refund: DepositRefund, wanted: str, *, timeout: float = WAIT_SECONDS) -> None:
     wait_until(
         lambda: state(refund) == wanted,
         timeout=timeout,
@@ -246,7 +246,7 @@ def test_two_approvers_clicking_approve_at_once_refund_once_and_at_once(app_sand
     assert [r.status_code for r in responses] == [302, 302], responses
     assert Approval.objects.get(pk=refund.approval.pk).state == Approval.State.APPROVED
 
-    wait_for_state(refund, DepositRefund.State.SENT, timeout=20)
+    wait_for_state(refund, DepositRefund.State.SENT)
     assert_refunded_once(app_sandbox, workers, refund, calls=1)
 
 
