@@ -73,7 +73,8 @@ sandbox: install
 # types of the code that moves money and speaks to FlashFX (mypy) and the locked dependencies'
 # known vulnerabilities (pip-audit, which asks PyPI: it needs the network). .ci/run runs both.
 MYPY_PATHS := flashfx/client.py flashfx/transport.py flashfx/session.py flashfx/retry.py \
-	flashfx/types.py flashfx/errors.py flashfx/tokens.py payments/services parties/services
+	flashfx/types.py flashfx/errors.py flashfx/tokens.py payments/services parties/services \
+	mirrors
 
 style: install
 	$(VENV)/bin/ruff check .

@@ -51,6 +51,10 @@ class Mirror(models.Model):
     # provider's feeds them, so the apply rule never writes them.
     OWN_FIELDS: frozenset[str] = frozenset()
 
+    # Django gives every concrete mirror this manager anyway; declared here so that code
+    # written for any mirror (`model: type[Mirror]`) may use it and be type-checked.
+    objects = models.Manager()
+
     class Meta:
         abstract = True
         constraints = [

@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from flashfx.client import FlashFXClient
@@ -67,7 +68,10 @@ def _reconcile_entity(
     }
     local = {
         o.flashfx_id: o
-        for o in model.objects.filter(flashfx_created_at__gte=since, flashfx_created_at__lte=until)
+        # Q, not keywords: the column is the entity's, not the Mirror base's the type names.
+        for o in model.objects.filter(
+            Q(flashfx_created_at__gte=since) & Q(flashfx_created_at__lte=until)
+        )
     }
     report.compared += len(remote.keys() | local.keys())
     context = spec.batch_context(remote.values())

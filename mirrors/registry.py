@@ -95,7 +95,11 @@ class MirrorSpec:
         `batch_context` read it for the batch the entity came in."""
         order = self.model.STATUS_ORDER
         status = wire.status if order is not None else None
-        flags = [] if status is None or order.is_known(status) else [f"status {status}"]
+        flags = (
+            []
+            if order is None or status is None or order.is_known(status)
+            else [f"status {status}"]
+        )
         for wire_name, (attribute, known) in self.codes.items():
             value = getattr(wire, attribute)
             if value and value not in known:

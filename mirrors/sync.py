@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connections
+from django.db.models import Q
 from django.utils import timezone
 
 from flashfx.client import FlashFXClient
@@ -128,16 +129,20 @@ def _last_until(entity: str) -> datetime | None:
     return last - timedelta(seconds=settings.FLASHFX_SYNC_OVERLAP_SECONDS)
 
 
+HELD_OPEN_COLUMNS = ("flashfx_id", "flashfx_created_at")
+
+
 def _oldest_moved_on(
     spec: MirrorSpec, lookback: datetime, before: datetime, still_open: set[str]
 ) -> datetime | None:
     """The oldest createdAt among rows the mirror holds in an open status, created in
     [lookback, before), that FlashFX did not list as open: they left it since the last look."""
+    # Q, not keywords: these columns are the entity's, not the Mirror base's the type names.
     held_open = spec.model.objects.filter(
-        flashfx_status__in=spec.open_statuses,
-        flashfx_created_at__gte=lookback,
-        flashfx_created_at__lt=before,
-    ).values_list("flashfx_id", "flashfx_created_at")
+        Q(flashfx_status__in=spec.open_statuses)
+        & Q(flashfx_created_at__gte=lookback)
+        & Q(flashfx_created_at__lt=before)
+    ).values_list(*HELD_OPEN_COLUMNS)
     moved = [
         created for flashfx_id, created in held_open.iterator() if flashfx_id not in still_open
     ]
