@@ -263,33 +263,13 @@ class Collector:
         queue = GaugeMetricFamily(
             PREFIX + "queue_length", "Messages waiting in Celery's queue", labels=["queue"]
         )
-        length = queue_length()
-        if length is not None:
-            queue.add_metric(["celery"], length)
+        from .dashboard import QUEUES, worker_queue_length
+
+        for name in QUEUES:  # the dashboard's tile reads the same, summed
+            length = worker_queue_length(queues=(name,))
+            if length is not None:  # unknown: absent (and logged), never an error page
+                queue.add_metric([name], length)
         yield queue
-
-
-def queue_length(queue: str = "celery") -> int | None:
-    """Messages waiting: LLEN of the queue's Redis list, or the filesystem broker's files; None
-    when the broker cannot be read."""
-    try:
-        if settings.REDIS_URL:
-            import redis
-
-            client = redis.Redis.from_url(
-                settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1
-            )
-            try:
-                return int(client.llen(queue))
-            finally:
-                client.close()
-        from pathlib import Path
-
-        folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
-        return sum(1 for p in folder.iterdir() if p.name.endswith(f".{queue}.msg"))
-    except Exception:  # shown as absent, never an error page
-        log.warning("metrics: the broker's queue could not be read", exc_info=True)
-        return None
 
 
 def exposition() -> bytes:
