@@ -1,11 +1,14 @@
-"""Request helpers shared by every app: htmx fragments, and the client's address."""
+"""Request helpers shared by every app: htmx fragments, list filters, safe return addresses,
+and the client's address."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def is_fragment_request(request: HttpRequest) -> bool:
@@ -15,6 +18,27 @@ def is_fragment_request(request: HttpRequest) -> bool:
     """
     htmx = getattr(request, "htmx", None)  # set by django_htmx's HtmxMiddleware
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def filter_query(request: HttpRequest, keys: Iterable[str]) -> str:
+    """This request's filters (the query's `keys` only: no cursor) as a query string, for the
+    links and forms that must keep them (paging, exports, "back to the list")."""
+    keep = set(keys)
+    query = request.GET.copy()
+    for key in list(query):
+        if key not in keep:
+            del query[key]
+    return query.urlencode()
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    """The form's `next` address when it is one of ours (never an open redirect), else fallback."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
 
 
 def client_ip(meta: dict[str, Any], *, trusted_proxies: int) -> str | None:

@@ -15,11 +15,10 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from backoffice.http import is_fragment_request
+from backoffice.http import filter_query, is_fragment_request, safe_next
 from backoffice.middleware import page_redirect, url_with_next
 from backoffice.stepup import needs_step_up
 
@@ -36,24 +35,6 @@ REPLAYABLE = (InboundEvent.Status.FAILED, InboundEvent.Status.DEAD)  # selectabl
 # (a double submit, someone else's replay, a retry) is not replayed again.
 DRY_RUN_SALT = "webhooks.replay.dry-run"
 DRY_RUN_MAX_AGE = 15 * 60  # seconds
-
-
-def _filter_query(request: HttpRequest) -> str:
-    """The filters of this request as a query string (no cursor)."""
-    query = request.GET.copy()
-    for key in list(query):
-        if key not in FILTER_KEYS:
-            del query[key]
-    return query.urlencode()
-
-
-def _safe_next(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
 
 
 # --- The list ---------------------------------------------------------------------------------
@@ -76,7 +57,7 @@ def events(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "page": page,
-        "filter_query": _filter_query(request),
+        "filter_query": filter_query(request, FILTER_KEYS),
         "event_types": selectors.event_types(),
         "may_replay": request.user.has_perm(replay.PERMISSION),
         "replayable": REPLAYABLE,
@@ -138,7 +119,7 @@ def events_replay(request: HttpRequest) -> HttpResponse:
     """Replay the selected events: `mode=dry-run` shows what would change and changes nothing;
     `mode=apply`, sent from a dry run's page, replays for real with a fresh step-up code and
     audits each event. Back to the page the replay started from (`next`)."""
-    back = _safe_next(request, reverse("webhooks:events"))
+    back = safe_next(request, reverse("webhooks:events"))
     ids = _event_ids(request.POST.getlist("event"))
     if not ids:
         messages.error(request, "Select the events to replay.")

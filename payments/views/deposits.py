@@ -9,11 +9,10 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from backoffice.http import is_fragment_request
+from backoffice.http import filter_query, is_fragment_request, safe_next
 
 from ..forms.deposits import DepositQueueForm
 from ..models import Deposit
@@ -30,24 +29,6 @@ from ..templatetags.deposit_review import review_panel_context
 FILTER_KEYS = tuple(DepositQueueForm.base_fields)
 
 
-def _filter_query(request: HttpRequest) -> str:
-    """The filters of this request as a query string (no cursor, no `since`)."""
-    query = request.GET.copy()
-    for key in list(query):
-        if key not in FILTER_KEYS:
-            del query[key]
-    return query.urlencode()
-
-
-def _safe_next(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
-
-
 @require_safe
 @permission_required("payments.view_deposit", raise_exception=True)
 @vary_on_headers("HX-Request")
@@ -61,12 +42,11 @@ def deposit_queue(request: HttpRequest) -> HttpResponse:
         except InvalidCursor:
             messages.warning(request, "That page link was not valid; here is the first page.")
             page = deposit_queue_page(filters)
-    filter_query = _filter_query(request)
     context = {
         "title": "Deposits",
         "form": form,
         "page": page,
-        "filter_query": filter_query,
+        "filter_query": filter_query(request, FILTER_KEYS),
         "poll_seconds": settings.DEPOSIT_QUEUE_POLL_SECONDS,
         "new_count": 0,
         "since": page.newest_id if page else 0,
@@ -92,7 +72,7 @@ def deposit_queue_new(request: HttpRequest) -> HttpResponse:
         "new_count": count,
         "new_label": f"{NEW_CAP}+" if count > NEW_CAP else str(count),
         "since": since,
-        "filter_query": _filter_query(request),
+        "filter_query": filter_query(request, FILTER_KEYS),
         "poll_seconds": settings.DEPOSIT_QUEUE_POLL_SECONDS,
     }
     return render(request, "payments/deposits/_new.html", context)
@@ -102,7 +82,7 @@ def deposit_queue_new(request: HttpRequest) -> HttpResponse:
 @permission_required("payments.review_deposit", raise_exception=True)
 def deposits_accept(request: HttpRequest) -> HttpResponse:
     ids = request.POST.getlist("deposit")
-    back = _safe_next(request, reverse("payments:deposits"))
+    back = safe_next(request, reverse("payments:deposits"))
     if not ids:
         messages.error(request, "Select at least one deposit to accept.")
         return redirect(back)
@@ -165,4 +145,4 @@ def deposit_review(request: HttpRequest, flashfx_id: str, action: str) -> HttpRe
         messages.error(request, error)
     else:
         messages.success(request, done)
-    return redirect(_safe_next(request, reverse("payments:deposit", args=[deposit.flashfx_id])))
+    return redirect(safe_next(request, reverse("payments:deposit", args=[deposit.flashfx_id])))
