@@ -12,3 +12,10 @@ register = template.Library()
 @register.filter
 def money(amount: Decimal | None) -> str:
     return "—" if amount is None else f"{amount:,.2f}"
+
+
+@register.filter
+def money_in(amount: Decimal | None, currency: str) -> str:
+    """`{{ payout.amount|money_in:payout.currency }}`: "AUD 1,234.50", the one way every page
+    writes an amount with its currency (the currency first, thousands separated)."""
+    return "—" if amount is None else f"{currency} {money(amount)}"

@@ -94,7 +94,7 @@ def test_a_csv_with_bad_rows_is_fixed_approved_and_every_payout_confirmed(
     expect(page.get_by_role("heading", name="The check of march-fixed.csv")).to_be_visible()
     expect(page.locator("#batch-clean-note")).to_have_text("Every row is clean.")
     expect(page.locator("#batch-clean")).to_have_text("4")
-    expect(page.locator("#batch-total")).to_have_text("AUD 1195.20")
+    expect(page.locator("#batch-total")).to_have_text("AUD 1,195.20")
     page.get_by_label(re.compile(r"^Sender")).select_option(label="Demo Company Pty Ltd")
     shot("02-clean")
     page.get_by_role("button", name="Submit for approval", exact=True).click()
@@ -118,7 +118,7 @@ def test_a_csv_with_bad_rows_is_fixed_approved_and_every_payout_confirmed(
         device = sign_in(second, base, approver)
         second.goto(f"{base}/payouts/batches/{batch.code}/")
         # What the approver weighs: the count, the total, every row.
-        expect(second.locator("#batch-total")).to_have_text("AUD 1195.20")
+        expect(second.locator("#batch-total")).to_have_text("AUD 1,195.20")
         expect(second.locator("#batch-results tbody tr")).to_have_count(4)
         expect(second.get_by_label("Why decline")).to_be_visible()
         second.wait_for_timeout(3100)

@@ -72,7 +72,7 @@ def test_an_operator_proposes_an_approver_approves_with_the_step_up_and_it_reach
     page.goto(base + "/payouts/")
     page.get_by_role("link", name="New payout").click()
     expect(page.get_by_role("heading", name="New payout")).to_be_visible()
-    expect(page.locator("#cleared-balance")).to_contain_text("AUD 50000.00")
+    expect(page.locator("#cleared-balance")).to_contain_text("AUD 50,000.00")
     # Just created at FlashFX: its bank details are new, and the choice says so.
     page.get_by_label("Recipient").select_option(
         label="Mia Ng \u2014 BSB 062000 account 12345678 (new bank details)"
@@ -110,7 +110,7 @@ def test_an_operator_proposes_an_approver_approves_with_the_step_up_and_it_reach
         second.on("console", watch.on_console)
         device = sign_in(second, base, approver)
         second.goto(f"{base}/payouts/{payout.code}/")
-        expect(second.locator("#payout-amount")).to_have_text("AUD 1250.00")
+        expect(second.locator("#payout-amount")).to_have_text("AUD 1,250.00")
         expect(second.locator("#payout-account")).to_have_text("12345678")
         # What the approver weighs: new bank details, and the bank's answer to the name.
         expect(second.locator("#recipient-cooling")).to_have_text(
@@ -216,7 +216,7 @@ def test_an_edit_after_the_first_of_two_approvals_voids_it_and_asks_again(
 
     expect(page).to_have_url(f"{base}/payouts/{payout.code}/")
     expect(page.get_by_text(f"Payout {payout.code} changed")).to_be_visible()
-    expect(page.locator("#payout-amount")).to_have_text("AUD 20500.00")
+    expect(page.locator("#payout-amount")).to_have_text("AUD 20,500.00")
     expect(page.locator("#payout-approvals")).to_contain_text("0 of 2")
     expect(page.locator("#payout-timeline")).to_contain_text("approvals so far voided")
     shot("02-asked-again")

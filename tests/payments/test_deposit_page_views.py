@@ -77,7 +77,7 @@ def test_the_page_shows_everything_known_about_the_deposit(client):
     response = client.get(page(deposit))
     assert response.status_code == 200
     html = response.content.decode()
-    for text in ("Pat Payer", "Westpac", "062000", "11112222", "INV-2041 Pat", "AUD 1250.00"):
+    for text in ("Pat Payer", "Westpac", "062000", "11112222", "INV-2041 Pat", "AUD 1,250.00"):
         assert text in html
     assert 'id="flashfx-status">CONFIRMED<' in html
     assert 'id="deposit-refunds"' in html

@@ -44,7 +44,7 @@ def test_full_page_has_the_filter_form_and_every_column(client, operator):
         "Wattle Holdings",
         "INV-9",
         "062000",
-        "100.00 AUD",
+        "AUD 100.00",
         "CONFIRMED",
         "New",
         "third-party",

@@ -126,7 +126,7 @@ def test_an_operator_sees_a_live_quote_and_submits_the_payment_with_it(client, r
     assert "1 AUD = " in text and "GBP" in text
     assert re.search(r"load delay:(1[01]\d|120)s", text)  # renewed when it expires (120 s)
     assert 'data-countdown-to="' in text
-    assert re.search(r'id="quote-from-amount">AUD 1000.00<', text)
+    assert re.search(r'id="quote-from-amount">AUD 1,000.00<', text)
     token = quote_token(fragment.content)
 
     response = client.post(NEW, form(recipient, sender, token), headers={"referer": NEW})
@@ -165,7 +165,7 @@ def test_a_quote_for_other_amounts_or_none_is_replaced_and_nothing_is_saved(
     assert response.status_code == 422
     html = response.content.decode()
     assert "here is a fresh one" in html
-    assert 'id="quote-from-amount">AUD 2000.00<' in html
+    assert 'id="quote-from-amount">AUD 2,000.00<' in html
     assert 'value="2000.00"' in html and 'value="Invoice 42"' in html  # nothing typed is lost
     assert not PaymentOrder.objects.exists()
     response = client.post(NEW, form(recipient, sender, ""))
@@ -303,7 +303,7 @@ def test_approved_it_is_sent_once_and_the_page_follows_it_to_closed(
     assert len(flashfx_client().payments(externalId=order.code)) == 1
     page = client.get(order.get_absolute_url()).content.decode()
     assert 'id="flashfx-status">OPEN<' in page
-    assert f'id="settled-from">AUD {order.payment.from_amount}<' in page
+    assert f'id="settled-from">AUD {order.payment.from_amount:,.2f}<' in page
     assert 'hx-trigger="every' in page  # OPEN: still followed
 
     assert app.advance("payments", order.payment.flashfx_id, "CLOSED").status_code == 200

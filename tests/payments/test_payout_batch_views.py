@@ -318,5 +318,5 @@ def test_an_xlsx_file_is_uploaded_and_checked_like_a_csv(client, recipient):
     book.save(data)
     response = client.post(NEW, {"file": csv_upload(data.getvalue(), "batch.xlsx")})
     page = client.get(response["Location"]).content.decode()
-    assert 'id="batch-total">AUD 1250.50<' in page
+    assert 'id="batch-total">AUD 1,250.50<' in page
     assert 'class="cell-error" data-column="amount">-3<' in page

@@ -250,7 +250,7 @@ def test_the_form_shows_the_cleared_balance(client, sandbox, settings):
         sender_at_flashfx()
         as_member(client, "operator")
         page = client.get(NEW)
-        assert b"Cleared balance: AUD 1234.56" in page.content
+        assert b"Cleared balance: AUD 1,234.56" in page.content
         assert b"Mia Ng" in page.content
 
 
