@@ -64,3 +64,33 @@ def race(*calls):
     for t in threads:
         t.join(timeout=60)
     return results
+
+
+# --- The back-office's own FlashFX client, pointed where a test wants it ----------------------
+
+
+def close_app_client() -> None:
+    """Close this process's cached FlashFX client, if one was built, and forget it: the next
+    flashfx_client() is built from the settings as they are then."""
+    from mirrors.client import flashfx_client
+
+    if flashfx_client.cache_info().currsize:
+        flashfx_client().close()
+    flashfx_client.cache_clear()
+
+
+def point_app_at(settings, url: str) -> None:
+    """Make the next flashfx_client() talk to `url` (pytest-django's `settings` fixture)."""
+    close_app_client()
+    settings.FLASHFX_API_URL = url
+
+
+def point_app_at_nothing(settings, retry_budget_seconds: float = 0.3) -> None:
+    """FLASHFX_API_URL on a port nobody listens on, and a short query retry budget."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends
+    point_app_at(settings, f"http://127.0.0.1:{port}/")
+    settings.FLASHFX_QUERY_RETRY_BUDGET_SECONDS = retry_budget_seconds

@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from harness import close_app_client
 from playwright.sync_api import Page, expect
 from staff import PASSWORD, code, enrol
-
-from mirrors.client import flashfx_client
 
 STEP = 30  # seconds, django-otp's TOTP step
 
@@ -19,12 +18,6 @@ def clear_of_step_boundary(margin: float = 4.0) -> None:
     left = STEP - time.time() % STEP
     if left < margin:
         time.sleep(left + 0.05)
-
-
-def close_app_client() -> None:
-    if flashfx_client.cache_info().currsize:
-        flashfx_client().close()
-    flashfx_client.cache_clear()
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
-from harness import wait_until
+from harness import close_app_client, wait_until
 from playwright.sync_api import Page, expect
 from staff import make_staff, sign_in
 
 from backoffice.celery import app
-from mirrors.client import flashfx_client
 from payments.models import Deposit, ExpectedPayment
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,12 +29,6 @@ def eager(settings):
     assert app.conf.task_always_eager is True
     yield
     settings.CELERY_TASK_ALWAYS_EAGER = False
-
-
-def close_app_client() -> None:
-    if flashfx_client.cache_info().currsize:
-        flashfx_client().close()
-    flashfx_client.cache_clear()
 
 
 @pytest.fixture

@@ -12,19 +12,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
+from harness import close_app_client
 from playwright.sync_api import Page, expect
 from staff import make_staff, sign_in
 
-from mirrors.client import flashfx_client
 from parties.models import PayeeCheck, Recipient
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def close_app_client() -> None:
-    if flashfx_client.cache_info().currsize:
-        flashfx_client().close()
-    flashfx_client.cache_clear()
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ import socket
 
 import httpx
 import pytest
-from browser_flashfx import close_app_client, sign_in
+from browser_flashfx import sign_in
+from harness import close_app_client
 from playwright.sync_api import expect
 from staff import code, make_staff
 

@@ -20,6 +20,7 @@ import pytest
 import redis
 from django.utils import timezone
 from faults_support import Locker, Workers
+from harness import close_app_client
 
 from backoffice.celery import app as celery_app
 from mirrors.client import flashfx_client
@@ -129,12 +130,6 @@ def locker(transactional_db):
     from django.db import connection
 
     return Locker(dict(connection.settings_dict))
-
-
-def close_app_client() -> None:
-    if flashfx_client.cache_info().currsize:
-        flashfx_client().close()
-    flashfx_client.cache_clear()
 
 
 @pytest.fixture

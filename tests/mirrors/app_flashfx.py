@@ -7,7 +7,6 @@ import ...`.
 
 from __future__ import annotations
 
-import socket
 from decimal import Decimal
 
 from harness import wait_until
@@ -52,28 +51,6 @@ SUB_CLIENT = {
         "country": "AU",
     },
 }
-
-
-def close_app_client() -> None:
-    """Close the process's cached client, if one was built, and forget it."""
-    if flashfx_client.cache_info().currsize:
-        flashfx_client().close()
-    flashfx_client.cache_clear()
-
-
-def point_app_at(settings, url: str) -> None:
-    """Make the next flashfx_client() talk to `url` (pytest-django's `settings` fixture)."""
-    close_app_client()
-    settings.FLASHFX_API_URL = url
-
-
-def point_app_at_nothing(settings, retry_budget_seconds: float = 0.3) -> None:
-    """FLASHFX_API_URL on a port nobody listens on, and a short query retry budget."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again when the block ends
-    point_app_at(settings, f"http://127.0.0.1:{port}/")
-    settings.FLASHFX_QUERY_RETRY_BUDGET_SECONDS = retry_budget_seconds
 
 
 def populate(sandbox) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from app_flashfx import close_app_client, point_app_at, point_app_at_nothing
 from celery import states
+from harness import close_app_client, point_app_at, point_app_at_nothing
 
 from backoffice.celery import app
 from flashfx.errors import FlashFXUnavailable

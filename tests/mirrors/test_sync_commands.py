@@ -13,19 +13,11 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from app_flashfx import (
-    MODELS,
-    close_app_client,
-    mirrored_ids,
-    point_app_at,
-    point_app_at_nothing,
-    populate,
-    remote_ids,
-)
+from app_flashfx import MODELS, mirrored_ids, populate, remote_ids
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from harness import wait_until
+from harness import close_app_client, point_app_at, point_app_at_nothing, wait_until
 
 from mirrors.client import flashfx_client
 from mirrors.models import BalanceCheck, DriftItem, DriftReport, SyncRun

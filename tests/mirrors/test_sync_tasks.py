@@ -15,20 +15,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from app_flashfx import (
-    GBP_RECIPIENT,
-    MODELS,
-    close_app_client,
-    mirror_state,
-    mirrored_ids,
-    point_app_at,
-    point_app_at_nothing,
-    populate,
-    remote_ids,
-)
+from app_flashfx import GBP_RECIPIENT, MODELS, mirror_state, mirrored_ids, populate, remote_ids
 from celery import states
 from celery.schedules import crontab
 from celery.signals import beat_init
+from harness import close_app_client, point_app_at, point_app_at_nothing
 
 from backoffice.celery import app
 from flashfx.errors import FlashFXAuthError, FlashFXUnavailable

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mirrors.client import flashfx_client
+from harness import close_app_client
 
 # Our form fields (snake_case) for an Australian BSB recipient, as a member types them.
 BSB_RECIPIENT = {
@@ -32,12 +32,6 @@ SUB_CLIENT = {
     "postcode": "2000",
     "country": "AU",
 }
-
-
-def close_app_client() -> None:
-    if flashfx_client.cache_info().currsize:
-        flashfx_client().close()
-    flashfx_client.cache_clear()
 
 
 @contextmanager

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from parties_support import SENDER, SUB_CLIENT, app_at, close_app_client, sandbox_recipient
+from harness import close_app_client
+from parties_support import SENDER, SUB_CLIENT, app_at, sandbox_recipient
 from staff import make_staff
 
 from backoffice.models import AuditEvent

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from harness import close_app_client
 
 from mirrors.client import flashfx_client
 from mirrors.registry import registry
@@ -21,12 +22,6 @@ from payments.models import Deposit
 
 SENDER = {"accountName": "Pat Payer", "bsb": "062000", "accountNo": "11112222"}
 N = 0
-
-
-def close_app_client() -> None:
-    if flashfx_client.cache_info().currsize:
-        flashfx_client().close()
-    flashfx_client.cache_clear()
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from harness import close_app_client
 from refund_support import (
     app_at,
     confirmed_deposit,
@@ -210,8 +211,6 @@ def test_no_answer_is_settled_by_reading_the_deposit_back_not_by_a_second_call(
 def test_a_read_timeout_is_an_unknown_outcome_settled_by_reading_back(
     app_sandbox, operator, settings, caplog
 ):
-    from refund_support import close_app_client
-
     log_calls(caplog)
     deposit = confirmed_deposit(app_sandbox)
     refund = request(deposit, operator)

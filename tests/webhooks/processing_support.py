@@ -12,19 +12,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from harness import API_EMAIL, API_PASSWORD, loads
+from harness import (
+    API_EMAIL,
+    API_PASSWORD,
+    close_app_client,
+    loads,
+    point_app_at,
+    point_app_at_nothing,
+)
 
 from flashfx import types
 from flashfx.client import FlashFXClient
 from flashfx.tokens import MemoryTokenStore
-from mirrors.client import flashfx_client
 from mirrors.registry import registry
 from parties.models import SubClient
 from payments.models import Deposit, Payment, Withdrawal
@@ -96,27 +101,6 @@ def fund(sandbox, amount: str = "500.00") -> None:
 
 
 # --- The back-office's own client -------------------------------------------------------------
-
-
-def close_app_client() -> None:
-    if flashfx_client.cache_info().currsize:
-        flashfx_client().close()
-    flashfx_client.cache_clear()
-
-
-def point_app_at(settings, url: str) -> None:
-    """The next flashfx_client() talks to `url` (pytest-django's `settings` fixture)."""
-    close_app_client()
-    settings.FLASHFX_API_URL = url
-
-
-def point_app_at_nothing(settings) -> None:
-    """A port nobody listens on, and a short query retry budget: FlashFX is unreachable."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    point_app_at(settings, f"http://127.0.0.1:{port}/")
-    settings.FLASHFX_QUERY_RETRY_BUDGET_SECONDS = 0.2
 
 
 @contextmanager

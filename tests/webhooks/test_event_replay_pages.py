@@ -9,12 +9,8 @@ import re
 import pytest
 from django.test import Client
 from django.urls import reverse
-from processing_support import (
-    app_pointed_at_sandbox,
-    close_app_client,
-    dead_while_flashfx_was_down,
-    store_body,
-)
+from harness import close_app_client
+from processing_support import app_pointed_at_sandbox, dead_while_flashfx_was_down, store_body
 from staff import make_staff, sign_in
 
 from backoffice.models import AuditEvent

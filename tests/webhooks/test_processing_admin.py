@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
+from harness import close_app_client
 from processing_support import (
     app_pointed_at_sandbox,
     assert_mirror_matches,
-    close_app_client,
     dead_while_flashfx_was_down,
     store_body,
 )

@@ -9,10 +9,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from harness import close_app_client
 from processing_support import (
     app_pointed_at_sandbox,
     assert_mirror_matches,
-    close_app_client,
     dead_while_flashfx_was_down,
     store_body,
 )

@@ -16,14 +16,12 @@ from unittest.mock import patch
 import pytest
 from django.db import connection
 from django.utils import timezone
-from harness import wait_until
+from harness import close_app_client, point_app_at_nothing, wait_until
 from processing_support import (
     BSB_RECIPIENT,
     app_pointed_at_sandbox,
-    close_app_client,
     fund,
     hold,
-    point_app_at_nothing,
     sandbox_client,
     signed_post,
     store,
