@@ -9,7 +9,9 @@ Two kinds of figures:
   Redis hashes (one pipelined round trip per request or task) and any web process answers with
   the sum; without Redis (the embedded default) each process counts for itself, and /metrics
   shows the web process's own counts. A failing Redis never fails a request or a task: the
-  figure is lost and the first failure logged.
+  figure is lost and the first failure logged, and for RETRY_AFTER_SECONDS after a failure a
+  process does not try again (a Redis that is down would otherwise cost every request its
+  connect timeout). `backoffice_metrics_store_up` says whether the scrape could read them.
 - **Gauges read when scraped**, one grouped query each: payouts and international payments by
   state, webhook events by status, open drift items, the Celery queue's length.
 
@@ -80,6 +82,8 @@ class _Local:
 _local = _Local()
 _redis_client: Any = None
 _redis_failed = False
+_redis_failed_at = float("-inf")  # time.monotonic() of the last failure, in this process
+RETRY_AFTER_SECONDS = 5.0
 
 
 def _redis():
@@ -107,19 +111,28 @@ def _updates_for_observation(name: str, labels: tuple[str, ...], seconds: float)
 
 
 def _write(updates: list[tuple[str, str, float]]) -> None:
-    global _redis_failed
+    global _redis_failed, _redis_failed_at
     if not settings.REDIS_URL:
         _local.add(updates)
         return
+    if time.monotonic() - _redis_failed_at < RETRY_AFTER_SECONDS:
+        return  # Redis failed moments ago: lose the figure now rather than wait on it again
     try:
         pipe = _redis().pipeline(transaction=False)
         for family, field, amount in updates:
             pipe.hincrbyfloat(KEY + family, field, amount)
         pipe.execute()
+        if _redis_failed:
+            log.info("metrics: Redis is back; figures are counted again")
         _redis_failed = False
     except Exception:  # a figure lost is better than a request or task failed for it
+        _redis_failed_at = time.monotonic()
         if not _redis_failed:
-            log.warning("metrics: Redis unavailable; figures are being lost", exc_info=True)
+            log.warning(
+                "metrics: Redis unavailable; figures are lost (next try in %.0f s)",
+                RETRY_AFTER_SECONDS,
+                exc_info=True,
+            )
         _redis_failed = True
 
 
@@ -213,22 +226,38 @@ def task_finished(
 
 class Collector:
     def collect(self) -> Iterator[Metric]:
-        yield from self._counters()
-        yield from self._histograms()
+        stored = self._stored()
+        up = GaugeMetricFamily(
+            PREFIX + "metrics_store_up",
+            "1 when the counters' store (Redis, or this process) could be read for this scrape",
+        )
+        up.add_metric([], 1 if stored is not None else 0)
+        yield up
+        yield from self._counters(stored or {})
+        yield from self._histograms(stored or {})
         yield from self._gauges()
 
-    def _counters(self) -> Iterator[Metric]:
+    def _stored(self) -> dict[str, dict[str, float]] | None:
+        """Every counter and histogram family as stored; None when Redis cannot be read (the
+        scrape still answers, with the gauges and metrics_store_up 0, and says so in the log)."""
+        try:
+            return {name: _read(name) for name in (*COUNTERS, *HISTOGRAMS)}
+        except Exception as exc:
+            log.warning("metrics: the counters could not be read: %s: %s", type(exc).__name__, exc)
+            return None
+
+    def _counters(self, stored: dict[str, dict[str, float]]) -> Iterator[Metric]:
         for name, (help_text, label_names) in COUNTERS.items():
             family = CounterMetricFamily(PREFIX + name, help_text, labels=label_names)
-            for field, value in sorted(_read(name).items()):
+            for field, value in sorted(stored.get(name, {}).items()):
                 family.add_metric(json.loads(field), value)
             yield family
 
-    def _histograms(self) -> Iterator[Metric]:
+    def _histograms(self, stored: dict[str, dict[str, float]]) -> Iterator[Metric]:
         for name, (help_text, label_names) in HISTOGRAMS.items():
             family = HistogramMetricFamily(PREFIX + name, help_text, labels=label_names)
             series: dict[str, dict[str, float]] = defaultdict(dict)
-            for field, value in _read(name).items():
+            for field, value in stored.get(name, {}).items():
                 labels, _, part = field.rpartition("|")
                 series[labels][part] = value
             for labels, parts in sorted(series.items()):

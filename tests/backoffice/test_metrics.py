@@ -34,11 +34,14 @@ def fresh_counts(settings):
     prefix = metrics.KEY
     metrics.KEY = f"{prefix}test-{os.getpid()}:"
     metrics._local = metrics._Local()
-    if settings.REDIS_URL:
-        metrics._redis_client = None
+    metrics._redis_client = None
+    metrics._redis_failed, metrics._redis_failed_at = False, float("-inf")
+    redis_url = settings.REDIS_URL  # a test may point it elsewhere
     yield
-    if settings.REDIS_URL:
-        client = redis.Redis.from_url(settings.REDIS_URL)
+    metrics._redis_client = None
+    metrics._redis_failed, metrics._redis_failed_at = False, float("-inf")
+    if redis_url:
+        client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(match=metrics.KEY + "*"):
             client.delete(key)
     metrics.KEY = prefix
@@ -196,3 +199,38 @@ def test_counts_from_another_process_add_up(client):
     metrics.count("webhook_receipts", "received")
     samples = scrape(client)["backoffice_webhook_receipts"]
     assert value(samples, "backoffice_webhook_receipts_total", outcome="received") == 4
+
+
+def a_port_nobody_listens_on() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_redis_that_is_down_costs_requests_nothing_and_the_scrape_says_so(client, settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{a_port_nobody_listens_on()}/0"
+    sign_in(client, make_staff("viewer"))
+    assert client.get("/").status_code == 200  # counted: lost, and the page answers
+    assert metrics._redis_failed
+    samples = scrape(client)
+    assert value(samples["backoffice_metrics_store_up"], "backoffice_metrics_store_up") == 0
+    assert samples["backoffice_http_requests"] == []  # nothing could be read, nothing made up
+    assert "backoffice_payouts" in samples  # the gauges read from the database still answer
+
+
+@pytest.mark.skipif(not django_settings.REDIS_URL, reason="counting again once Redis is back")
+def test_after_a_failure_a_process_waits_before_trying_redis_again(client, settings):
+    live = settings.REDIS_URL
+    settings.REDIS_URL = f"redis://127.0.0.1:{a_port_nobody_listens_on()}/0"
+    metrics.count("webhook_receipts", "received")  # fails: Redis is down
+    settings.REDIS_URL, metrics._redis_client = live, None  # Redis is back
+    metrics.count("webhook_receipts", "received")  # within the wait: not even tried
+    samples = scrape(client)
+    assert value(samples["backoffice_metrics_store_up"], "backoffice_metrics_store_up") == 1
+    assert value(samples["backoffice_webhook_receipts"], "backoffice_webhook_receipts_total") == 0
+    metrics._redis_failed_at -= metrics.RETRY_AFTER_SECONDS  # the wait is over
+    metrics.count("webhook_receipts", "received")
+    samples = scrape(client)["backoffice_webhook_receipts"]
+    assert value(samples, "backoffice_webhook_receipts_total", outcome="received") == 1
