@@ -71,7 +71,10 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Raw webhook bodies and headers hold payers' names and account numbers: compliance
     # investigates with them, admins need them to judge a replay; the others see the outcome.
     COMPLIANCE: READ + EXPORT + AUDIT + ("payments.view_account_number", "webhooks.view_raw_body"),
+    # Admins export what they read (account numbers masked): issue 13's "staff and admins need
+    # the state of their money ... in their spreadsheets". Money actions stay with the others.
     ADMIN: READ
+    + EXPORT
     + AUDIT
     + (
         "backoffice.manage_settings",

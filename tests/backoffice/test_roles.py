@@ -117,7 +117,7 @@ NAVIGATION = {
     roles.OPERATOR: [*EVERY_ROLE_SEES, "Exports"],
     roles.APPROVER: [*EVERY_ROLE_SEES, "Exports"],
     roles.COMPLIANCE: [*EVERY_ROLE_SEES, "Exports", "Audit"],
-    roles.ADMIN: [*EVERY_ROLE_SEES, "Audit", "Admin"],
+    roles.ADMIN: [*EVERY_ROLE_SEES, "Exports", "Audit", "Admin"],
     None: ["Dashboard"],
 }
 

@@ -455,7 +455,7 @@ WHO_OPENS = {
     "payments/": EVERY_ROLE,
     "parties/": EVERY_ROLE,
     "webhooks/events/": EVERY_ROLE,
-    "exports/": {roles.OPERATOR, roles.APPROVER, roles.COMPLIANCE},
+    "exports/": {roles.OPERATOR, roles.APPROVER, roles.COMPLIANCE, roles.ADMIN},
     "audit/": {roles.COMPLIANCE, roles.ADMIN},
     "admin/": {roles.ADMIN},
 }
