@@ -18,7 +18,9 @@ class BackofficeConfig(AppConfig):
 
         from flashfx import call_log
 
-        from . import metrics, signals  # noqa: F401 - signals connects the audit receivers
+        # signals connects the audit receivers; reconciliation_exports registers the statement's
+        # export list (payments/exports).
+        from . import metrics, reconciliation_exports, signals  # noqa: F401
 
         if metrics.flashfx_call not in call_log.LISTENERS:
             call_log.LISTENERS.append(metrics.flashfx_call)

@@ -178,3 +178,46 @@ def balance_sparkline(balance: Balance) -> Sparkline | None:
         points=" ".join(f"{x},{y}" for x, y, _ in coords),
         dots=coords,
     )
+
+
+PROOF_W, PROOF_H = 480, 120
+
+
+def balance_proof_chart(currency: str, checks: list) -> Sparkline | None:
+    """The balance proof over time: FlashFX's cleared balance less the one the mirror implies,
+    at each check (mirrors.models.BalanceCheck, oldest first). Flat is good: an account
+    mirrored since its first deposit sits at zero, an older one at its opening balance; a step
+    is money the mirror missed or counted twice. None without checks."""
+    if not checks:
+        return None
+    values = [c.cleared_difference for c in checks]
+    low, high = min(min(values), Decimal(0)), max(max(values), Decimal(0))
+    span = float(high - low)
+    first = checks[0].checked_at.timestamp()
+    spread = max(checks[-1].checked_at.timestamp() - first, 1.0)
+    coords = []
+    for check, value in zip(checks, values, strict=True):
+        x = SPARK_PAD + (PROOF_W - 2 * SPARK_PAD) * (check.checked_at.timestamp() - first) / spread
+        y = (
+            PROOF_H / 2
+            if not span
+            else SPARK_PAD + (PROOF_H - 2 * SPARK_PAD) * (1 - float(value - low) / span)
+        )
+        coords.append(
+            (
+                _r(x),
+                _r(y),
+                f"{check.checked_at:%Y-%m-%d %H:%M} UTC: FlashFX {money(check.reported_cleared)}, "
+                f"mirror {money(check.implied_cleared)}, difference {money(value)}",
+            )
+        )
+    return Sparkline(
+        title=(
+            f"{currency}: FlashFX's cleared balance less the mirror's, at each of "
+            f"{len(checks)} checks"
+        ),
+        width=PROOF_W,
+        height=PROOF_H,
+        points=" ".join(f"{x},{y}" for x, y, _ in coords),
+        dots=coords,
+    )

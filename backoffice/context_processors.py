@@ -15,6 +15,7 @@ NAVIGATION = (
     ("Approvals", "payments:approvals", "payments.view_approval"),
     ("Parties", "parties:parties", "parties.view_sender"),
     ("Webhooks", "webhooks:events", "webhooks.view_inboundevent"),
+    ("Reconciliation", "reconciliation", "mirrors.view_driftreport"),
     ("Exports", "payments:exports", "backoffice.export_data"),
     ("Audit", "audit-trail", "backoffice.view_auditevent"),
 )

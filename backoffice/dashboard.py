@@ -22,8 +22,9 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from mirrors.models import BalanceSnapshot, DriftItem, SyncRun
+from mirrors.models import BalanceSnapshot, SyncRun
 from mirrors.registry import registry
+from mirrors.selectors import open_drift_count
 from payments.models import (
     Approval,
     ApprovalSignature,
@@ -418,11 +419,9 @@ def sync_health() -> list[Sync]:
 
 
 def drift_items_open() -> int:
-    """Drift items that need a person: those reconciliation flagged rather than fixed.
-
-    One function for the count, so that it follows the reconciliation pages' notion of "open"
-    when they have one (issue 13)."""
-    return DriftItem.objects.filter(resolution=DriftItem.Resolution.FLAGGED).count()
+    """Entities whose drift waits for a person: the reconciliation page's open items, counted
+    as it lists them (one per entity), as /metrics counts them too."""
+    return open_drift_count()
 
 
 QUEUES = ("celery",)  # the queues our workers consume (Celery's default; no routes are set)

@@ -267,7 +267,7 @@ class Collector:
             yield family
 
     def _gauges(self) -> Iterator[Metric]:
-        from mirrors.models import DriftItem
+        from mirrors.selectors import open_drift_count
         from payments.models import PaymentOrder, Payout
         from webhooks.models import InboundEvent
 
@@ -285,9 +285,7 @@ class Collector:
         drift = GaugeMetricFamily(
             PREFIX + "drift_open_items", "Drift items waiting for a person (reconciliation)"
         )
-        drift.add_metric(
-            [], DriftItem.objects.filter(resolution=DriftItem.Resolution.FLAGGED).count()
-        )
+        drift.add_metric([], open_drift_count())  # as the reconciliation page lists them
         yield drift
         queue = GaugeMetricFamily(
             PREFIX + "queue_length", "Messages waiting in Celery's queue", labels=["queue"]

@@ -41,6 +41,7 @@ READ = (
     "mirrors.view_driftreport",
     "mirrors.view_driftitem",
     "mirrors.view_balancecheck",
+    "mirrors.view_statementline",
     "parties.view_sender",
     "parties.view_recipient",
     "parties.view_subclient",
@@ -48,11 +49,16 @@ READ = (
 )
 AUDIT = ("backoffice.view_auditevent",)
 EXPORT = ("backoffice.export_data",)
+# Reconciliation now and a day's statement both only read FlashFX; settling drift changes the
+# mirror (backoffice/reconciliation.py).
+RUN_RECONCILIATION = ("mirrors.run_reconciliation",)
+RESOLVE_DRIFT = ("mirrors.resolve_driftitem",)
 
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     VIEWER: READ,
     OPERATOR: READ
     + EXPORT
+    + RUN_RECONCILIATION
     + (
         "payments.review_deposit",
         "payments.add_expectedpayment",
@@ -67,15 +73,24 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     ),
     APPROVER: READ
     + EXPORT
+    + RUN_RECONCILIATION
     + ("payments.approve_refund", "payments.approve_payout", "payments.approve_payment"),
     # Raw webhook bodies and headers hold payers' names and account numbers: compliance
     # investigates with them, admins need them to judge a replay; the others see the outcome.
-    COMPLIANCE: READ + EXPORT + AUDIT + ("payments.view_account_number", "webhooks.view_raw_body"),
+    # Compliance and admins settle drift (re-apply FlashFX's version or mark it resolved).
+    COMPLIANCE: READ
+    + EXPORT
+    + AUDIT
+    + RUN_RECONCILIATION
+    + RESOLVE_DRIFT
+    + ("payments.view_account_number", "webhooks.view_raw_body"),
     # Admins export what they read (account numbers masked): issue 13's "staff and admins need
     # the state of their money ... in their spreadsheets". Money actions stay with the others.
     ADMIN: READ
     + EXPORT
     + AUDIT
+    + RUN_RECONCILIATION
+    + RESOLVE_DRIFT
     + (
         "backoffice.manage_settings",
         "backoffice.view_staffsession",

@@ -7,6 +7,7 @@ FlashFX login when there is no Redis (mirrors/client.py).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -102,6 +103,7 @@ class DriftReport(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        permissions = [("run_reconciliation", "Can run a reconciliation now")]
 
     def __str__(self) -> str:
         return f"reconciliation {self.started_at:%Y-%m-%d %H:%M}"
@@ -117,6 +119,13 @@ class DriftItem(models.Model):
         APPLIED = "applied"  # the remote version was re-applied through the apply service
         FLAGGED = "flagged"  # left for a person: we cannot fix it from here
 
+    class Settled(models.TextChoices):
+        """How a person settled a flagged item (backoffice/reconciliation.py), audited."""
+
+        REAPPLIED = "reapplied", "FlashFX's version re-applied"
+        MARKED = "marked", "Marked resolved"
+        SUPERSEDED = "superseded", "Settled with a later item of the same entity"
+
     report = models.ForeignKey(DriftReport, on_delete=models.CASCADE, related_name="items")
     entity = models.CharField(max_length=16)
     flashfx_id = models.CharField(max_length=24)
@@ -124,12 +133,31 @@ class DriftItem(models.Model):
     differences = models.JSONField(default=dict)  # field -> [mirror value, FlashFX value]
     resolution = models.CharField(max_length=16, choices=Resolution)
     note = models.CharField(max_length=300, blank=True)
+    # A flagged item stays open until a person settles it.
+    settled = models.CharField(max_length=16, choices=Settled, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    settled_note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]
+        permissions = [("resolve_driftitem", "Can settle a drift item")]
+        indexes = [
+            models.Index(
+                fields=["entity", "flashfx_id"],
+                condition=models.Q(resolution="flagged", settled=""),
+                name="mirrors_drift_open_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.entity} {self.flashfx_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolution == self.Resolution.FLAGGED and not self.settled
 
 
 class BalanceCheck(models.Model):
@@ -187,3 +215,49 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity} {self.flashfx_id}: {self.old_status or '—'} -> {self.new_status}"
+
+
+class StatementLine(models.Model):
+    """One line of a day's statement as FlashFX gave it, beside what our mirror holds for it;
+    or a movement of that day only our mirror has. Kept as read (mirrors/statement.py): what
+    FlashFX said, and when, stays on file after the mirror moves on."""
+
+    class Match(models.TextChoices):
+        MATCHED = "matched", "Matched"
+        DIFFERS = "differs", "Amounts differ"
+        ONLY_FLASHFX = "only_flashfx", "Only at FlashFX"
+        ONLY_MIRROR = "only_mirror", "Only in our mirror"
+
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    position = models.PositiveIntegerField()  # FlashFX's order, then the mirror's extra lines
+    fetched_at = models.DateTimeField()
+    line_id = models.CharField("FlashFX line id", max_length=64, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    type = models.CharField(max_length=32, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    transaction_id = models.CharField("FlashFX id", max_length=64, blank=True)
+    debit = money(null=True, blank=True)
+    credit = money(null=True, blank=True)
+    balance = money(null=True, blank=True)
+    entity = models.CharField(max_length=16, blank=True)  # the mirror it belongs to
+    mirror_amount = money(null=True, blank=True)  # signed, as the line moves the balance
+    match = models.CharField(max_length=16, choices=Match)
+
+    class Meta:
+        ordering = ["day", "currency", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "currency", "position"], name="mirrors_statement_line_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.currency} {self.type} {self.transaction_id}: {self.match}"
+
+    @property
+    def amount(self):
+        """Signed, as the line moves the balance (credit minus debit); None for a mirror-only line."""
+        if self.debit is None and self.credit is None:
+            return None
+        return (self.credit or 0) - (self.debit or 0)

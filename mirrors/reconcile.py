@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from flashfx.client import FlashFXClient
 
-from .apply import Remote
+from .apply import Outcome, Remote
 from .models import BalanceCheck, BalanceSnapshot, DriftItem, DriftReport
 from .registry import MirrorSpec, registry
 from .sync import iso
@@ -78,6 +78,7 @@ def _reconcile_entity(
     for flashfx_id in sorted(remote.keys() - local.keys()):
         version = spec.remote(remote[flashfx_id], observed_at, context)
         _resolve(report, spec.name, model, version, DriftItem.Kind.MISSING_LOCALLY, {})
+    drifted = remote.keys() ^ local.keys()
     for flashfx_id in sorted(local.keys() - remote.keys()):
         DriftItem.objects.create(
             report=report,
@@ -96,22 +97,44 @@ def _reconcile_entity(
             if getattr(obj, f) != version.fields[f]
         }
         if differences:
+            drifted.add(flashfx_id)
             _resolve(report, spec.name, model, version, DriftItem.Kind.CONFLICT, differences)
+    # Open items of entities this run compared and found in agreement are settled: the drift a
+    # person was asked to look at is gone (FlashFX lists the row again, or sync caught up).
+    agreed = (remote.keys() | local.keys()) - drifted
+    if agreed:
+        DriftItem.objects.filter(
+            entity=spec.name,
+            flashfx_id__in=agreed,
+            resolution=DriftItem.Resolution.FLAGGED,
+            settled="",
+        ).update(
+            settled=DriftItem.Settled.SUPERSEDED,
+            settled_at=timezone.now(),
+            settled_note=f"Reconciliation #{report.pk} found no difference any more.",
+        )
 
 
 def _resolve(report, entity: str, model, version: Remote, kind: str, differences: dict) -> None:
+    """Re-apply FlashFX's version as the authority; what the apply rule still will not take
+    (a refused or stale version) is flagged for a person instead of being called resolved."""
     with transaction.atomic():
         applied = registry.get(entity).apply_version(
             version, authoritative=True, source="reconcile"
         )
+        taken = applied.outcome not in (Outcome.REFUSED, Outcome.STALE)
         DriftItem.objects.create(
             report=report,
             entity=entity,
             flashfx_id=version.flashfx_id,
             kind=kind,
             differences=differences,
-            resolution=DriftItem.Resolution.APPLIED,
-            note=f"FlashFX's version re-applied ({applied.outcome})",
+            resolution=DriftItem.Resolution.APPLIED if taken else DriftItem.Resolution.FLAGGED,
+            note=(
+                f"FlashFX's version re-applied ({applied.outcome})"
+                if taken
+                else f"FlashFX's version not taken ({applied.outcome}): {applied.obj.anomaly}"[:300]
+            ),
         )
     log.warning("reconciliation: %s %s %s %s", kind, entity, version.flashfx_id, differences)
 

@@ -38,6 +38,18 @@ class BalanceEffect:
     pending: Decimal = Decimal("0.00")
 
 
+@dataclass(frozen=True)
+class ImpliedLine:
+    """A line one mirrored movement puts on FlashFX's statement (docs/flashfx.md §3.1): its
+    type, the balance's currency, what it does to it (signed) and when FlashFX dates it (None when the mirror
+    cannot say, e.g. a cancellation's return)."""
+
+    type: str
+    currency: str
+    amount: Decimal
+    at: datetime | None
+
+
 def _no_context(wires: Iterable[Any]) -> None:
     return None
 
@@ -76,6 +88,10 @@ class MirrorSpec:
     compared: tuple[str, ...] = ()
     # A row's effect on the balance it implies (money movements only), for the balance proof.
     balance_effect: Callable[[Any], BalanceEffect | None] | None = None
+    # The statement lines a row implies (money movements only), for a day's statement beside
+    # the mirror (mirrors/statement.py); and the columns that date them, to find a day's rows.
+    statement_lines: Callable[[Any], list[ImpliedLine]] | None = None
+    statement_dated_by: tuple[str, ...] = ()
     # Entities whose rows this one's rows point at: synced before it.
     depends_on: tuple[str, ...] = ()
     # The app's follow-up to rows created or whose status moved, whatever brought them (e.g. a

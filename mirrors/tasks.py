@@ -40,6 +40,12 @@ def reconcile_flashfx(self, days: int | None = None) -> int:
     return report.pk
 
 
+def reconcile_enqueue(days: int) -> None:
+    """A reconciliation of the last `days` days, once the current transaction commits (the
+    reconciliation page's "Run reconciliation now")."""
+    reconcile_flashfx.delay_on_commit(days)
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def snapshot_balances() -> int:
     """FlashFX's balances into BalanceSnapshot (beat, every FLASHFX_BALANCE_SNAPSHOT_SECONDS).

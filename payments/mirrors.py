@@ -15,7 +15,7 @@ from flashfx import types
 from flashfx.schema import enum_values
 from mirrors.apply import Change
 from mirrors.base import blank
-from mirrors.registry import BalanceEffect, MirrorSpec, register
+from mirrors.registry import BalanceEffect, ImpliedLine, MirrorSpec, register
 from parties import selectors as parties
 
 from .models import Deposit, Payment, Withdrawal
@@ -128,6 +128,40 @@ def payment_balance_effect(p: Payment) -> BalanceEffect | None:
     return BalanceEffect(p.from_currency, cleared=-p.from_amount)
 
 
+# The lines each movement puts on FlashFX's statement (the sandbox's ledger writes the same;
+# docs/flashfx.md §3.1), for a day's statement beside the mirror (mirrors/statement.py).
+
+
+def deposit_statement_lines(d: Deposit) -> list[ImpliedLine]:
+    if d.cleared_at is None:  # pending money is not on the statement
+        return []
+    lines = [ImpliedLine("DEPOSIT", d.currency, d.amount, d.cleared_at)]
+    if d.total_fee:
+        lines.append(ImpliedLine("DEPOSIT_FEE", d.currency, -d.total_fee, d.cleared_at))
+    if d.refund_amount and d.flashfx_status in ("REFUNDING", "REFUNDED"):
+        lines.append(ImpliedLine("DEPOSIT_REFUND", d.currency, -d.refund_amount, d.refunded_at))
+    return lines
+
+
+def withdrawal_statement_lines(w: Withdrawal) -> list[ImpliedLine]:
+    lines = [ImpliedLine("WITHDRAWAL", w.currency, -w.amount, w.flashfx_created_at)]
+    if w.total_fee:
+        lines.append(ImpliedLine("WITHDRAWAL_FEE", w.currency, -w.total_fee, w.flashfx_created_at))
+    if w.flashfx_status in ("REFUNDED", "CANCELLED"):  # the amount back, the fee kept
+        at = w.refunded_at if w.flashfx_status == "REFUNDED" else None
+        lines.append(ImpliedLine("WITHDRAWAL_RETURN", w.currency, w.amount, at))
+    return lines
+
+
+def payment_statement_lines(p: Payment) -> list[ImpliedLine]:
+    if p.from_amount is None:
+        return []
+    lines = [ImpliedLine("PAYMENT", p.from_currency, -p.from_amount, p.flashfx_created_at)]
+    if p.flashfx_status in ("FAILED", "CANCELLED"):
+        lines.append(ImpliedLine("PAYMENT_RETURN", p.from_currency, p.from_amount, None))
+    return lines
+
+
 def deposits_changed(changes: list[Change]) -> None:
     """Our follow-up to new deposits and status moves (payments/services/arrivals.py)."""
     from .services import arrivals  # imported here: the services import this module
@@ -190,6 +224,8 @@ DEPOSITS = MirrorSpec(
         "refunded_at",
     ),
     balance_effect=deposit_balance_effect,
+    statement_lines=deposit_statement_lines,
+    statement_dated_by=("cleared_at", "refunded_at"),
     depends_on=("subclients",),
     on_change=deposits_changed,
 )
@@ -239,6 +275,8 @@ WITHDRAWALS = MirrorSpec(
         "refunded_at",
     ),
     balance_effect=withdrawal_balance_effect,
+    statement_lines=withdrawal_statement_lines,
+    statement_dated_by=("flashfx_created_at", "refunded_at"),
     depends_on=("subclients",),
     on_change=withdrawals_changed,
 )
@@ -270,6 +308,8 @@ PAYMENTS = MirrorSpec(
     },
     compared=("flashfx_status", "from_amount", "to_amount"),
     balance_effect=payment_balance_effect,
+    statement_lines=payment_statement_lines,
+    statement_dated_by=("flashfx_created_at",),
     depends_on=("subclients",),
     on_change=payments_changed,
 )

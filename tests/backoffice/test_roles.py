@@ -111,6 +111,7 @@ EVERY_ROLE_SEES = [
     "Approvals",
     "Parties",
     "Webhooks",
+    "Reconciliation",
 ]
 NAVIGATION = {
     roles.VIEWER: EVERY_ROLE_SEES,

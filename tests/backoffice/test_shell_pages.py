@@ -27,6 +27,12 @@ SHELL = {
     "/parties/": (roles.VIEWER, "parties/index.html", "Parties"),
     "/webhooks/events/": (roles.VIEWER, "webhooks/events.html", "Webhook events"),
     "/exports/": (roles.OPERATOR, "payments/exports/jobs.html", "Exports"),
+    "/reconciliation/": (roles.VIEWER, "backoffice/reconciliation/overview.html", "Reconciliation"),
+    "/reconciliation/statement/": (
+        roles.VIEWER,
+        "backoffice/reconciliation/statement.html",
+        "A day's statement",
+    ),
     "/approvals/": (roles.VIEWER, "payments/approvals/list.html", "Approvals"),
     "/audit/": (roles.COMPLIANCE, "backoffice/audit.html", "Audit trail"),
 }
@@ -88,6 +94,7 @@ def test_the_dashboard_names_the_member_and_their_roles(as_role):
         "/approvals/",
         "/parties/",
         "/webhooks/events/",
+        "/reconciliation/",
         "/exports/",
     ]
 

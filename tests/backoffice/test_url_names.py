@@ -24,6 +24,8 @@ ROUTES = {
     "webhooks:events": "/webhooks/events/",
     "webhooks:events-replay": "/webhooks/events/replay/",
     "webhooks:flashfx-webhook": "/webhooks/flashfx/",
+    "reconciliation": "/reconciliation/",
+    "reconciliation-statement": "/reconciliation/statement/",
 }
 
 

@@ -272,6 +272,14 @@ PAGES = {
     "webhooks/events/": staff_page("webhooks.view_inboundevent"),
     "webhooks/events/<int:pk>/": staff_page("webhooks.view_inboundevent", verified_status=404),
     "webhooks/events/replay/": staff_page(None, verified_status=405),  # POST only, admins
+    "reconciliation/": staff_page("mirrors.view_driftreport"),
+    "reconciliation/run/": staff_page(None, verified_status=405),  # POST only
+    "reconciliation/reports/<int:pk>/": staff_page("mirrors.view_driftreport", verified_status=404),
+    "reconciliation/items/<int:pk>/": staff_page("mirrors.view_driftreport", verified_status=404),
+    "reconciliation/items/<int:pk>/reapply/": staff_page(None, verified_status=405),  # POST only
+    "reconciliation/items/<int:pk>/resolve/": staff_page(None, verified_status=405),  # POST only
+    "reconciliation/statement/": staff_page("mirrors.view_statementline"),
+    "reconciliation/statement/fetch/": staff_page(None, verified_status=405),  # POST only
     "exports/": staff_page("backoffice.export_data"),
     "exports/start/<str:list_name>/": staff_page(None, verified_status=405),  # POST only
     # The sample code names no job (and a job is its owner's alone: tests/payments).
@@ -455,6 +463,8 @@ WHO_OPENS = {
     "payments/": EVERY_ROLE,
     "parties/": EVERY_ROLE,
     "webhooks/events/": EVERY_ROLE,
+    "reconciliation/": EVERY_ROLE,
+    "reconciliation/statement/": EVERY_ROLE,
     "exports/": {roles.OPERATOR, roles.APPROVER, roles.COMPLIANCE, roles.ADMIN},
     "audit/": {roles.COMPLIANCE, roles.ADMIN},
     "admin/": {roles.ADMIN},
