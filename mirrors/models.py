@@ -111,9 +111,9 @@ class DriftReport(models.Model):
 
 class DriftItem(models.Model):
     class Kind(models.TextChoices):
-        MISSING_LOCALLY = "missing_locally"
-        MISSING_REMOTELY = "missing_remotely"
-        CONFLICT = "conflict"
+        MISSING_LOCALLY = "missing_locally", "Missing in our mirror"
+        MISSING_REMOTELY = "missing_remotely", "Missing at FlashFX"
+        CONFLICT = "conflict", "Fields differ"
 
     class Resolution(models.TextChoices):
         APPLIED = "applied"  # the remote version was re-applied through the apply service

@@ -28,11 +28,6 @@ SHELL = {
     "/webhooks/events/": (roles.VIEWER, "webhooks/events.html", "Webhook events"),
     "/exports/": (roles.OPERATOR, "payments/exports/jobs.html", "Exports"),
     "/reconciliation/": (roles.VIEWER, "backoffice/reconciliation/overview.html", "Reconciliation"),
-    "/reconciliation/statement/": (
-        roles.VIEWER,
-        "backoffice/reconciliation/statement.html",
-        "A day's statement",
-    ),
     "/approvals/": (roles.VIEWER, "payments/approvals/list.html", "Approvals"),
     "/audit/": (roles.COMPLIANCE, "backoffice/audit.html", "Audit trail"),
 }
