@@ -42,12 +42,12 @@ def open_entities(*, entity: str = "", kind: str = "") -> list[OpenEntity]:
         items = items.filter(entity=entity)
     if kind:
         items = items.filter(kind=kind)
-    groups = (
+    grouped = (
         items.values("entity", "flashfx_id")
         .annotate(latest=Max("id"), since=Min("report__started_at"), reports=Count("id"))
         .order_by("since", "entity", "flashfx_id")
     )
-    groups = list(groups[:500])  # a page: more than this is a problem to solve upstream
+    groups = list(grouped[:500])  # a page: more than this is a problem to solve upstream
     latest = DriftItem.objects.select_related("report").in_bulk([g["latest"] for g in groups])
     return [
         OpenEntity(item=latest[g["latest"]], since=g["since"], reports=g["reports"]) for g in groups
