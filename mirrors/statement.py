@@ -1,4 +1,4 @@
-"""A day's statement from FlashFX beside our mirror (issue 13, docs/reconciliation.md).
+"""A day's statement from FlashFX beside our mirror (README: Mirrors, sync and reconciliation).
 
 FlashFX's `statement` gives one day of ledger lines from a moment (docs/flashfx.md §3.1): we ask
 from midnight of the day in the member's zone, so the lines cover that zone's day (24 hours:
