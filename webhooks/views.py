@@ -45,9 +45,9 @@ def flashfx_webhook(request: HttpRequest) -> JsonResponse:
     except Error:  # DatabaseError, and InterfaceError for a connection that went away
         # Nothing is durable, so nothing is acknowledged: FlashFX retries (6 s, 60 s, 600 s).
         log.exception("webhook not stored: database unavailable")
-        metrics.count("webhook_receipts", "database_unavailable")
+        metrics.count_with_request(request, "webhook_receipts", "database_unavailable")
         return JsonResponse({"error": "temporarily unavailable"}, status=503)
-    metrics.count("webhook_receipts", str(receipt.detail))
+    metrics.count_with_request(request, "webhook_receipts", str(receipt.detail))
     return JsonResponse({"status": receipt.detail}, status=receipt.status_code)
 
 

@@ -98,6 +98,27 @@ def test_requests_are_counted_by_route_and_status_class_and_timed(client):
     assert not [s for s in requests if s.labels.get("route") == "metrics"]
 
 
+def test_a_histogram_adds_its_buckets_up_as_prometheus_reads_them(client):
+    for seconds in (0.003, 0.02, 0.7, 45.0):
+        metrics.record("task_runs", ("t", "success"), "task_duration_seconds", ("t",), seconds)
+    samples = scrape(client)["backoffice_task_duration_seconds"]
+    le = {
+        s.labels["le"]: s.value
+        for s in samples
+        if s.name == "backoffice_task_duration_seconds_bucket" and s.labels["task"] == "t"
+    }
+    assert (le["0.005"], le["0.01"], le["0.025"], le["0.5"], le["1.0"], le["30.0"]) == (
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+    )
+    assert le["+Inf"] == 4
+    assert value(samples, "backoffice_task_duration_seconds_sum", task="t") == pytest.approx(45.723)
+
+
 def test_webhook_receipts_by_outcome(client):
     client.post("/webhooks/flashfx/", data=b"{}", content_type="application/json")  # unsigned
     samples = scrape(client)["backoffice_webhook_receipts"]
