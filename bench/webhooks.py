@@ -1,4 +1,5 @@
-"""Webhook benchmark: POST /webhooks/flashfx/ under gunicorn, against a bare view on the same server.
+"""Webhook benchmark: POST /webhooks/flashfx/ under gunicorn, against a durable floor and a bare
+view on the same server.
 
     .venv/bin/python bench/webhooks.py [--rounds 3] [--duration 10] [--workers 4] [--connections 16]
 
@@ -9,8 +10,10 @@ Creates its own database (bench_webhooks_<pid>), migrates it, and starts the app
 (sync workers) on a free loopback port with DEBUG=true in the environment, for the development
 secrets only: bench/webhook_settings.py turns DEBUG off again, as in production, and routes
 bench/webhook_urls.py, which is the app's URLconf plus a bare view, /bench/bare/, that answers
-200. Celery runs as in production: REDIS_URL points at a spare Redis database (the highest
-empty one unless --redis-db). With the production hand-off (--handoff coalesced, the default with
+200, and the durable floor, /bench/floor/, that stores the body by one raw INSERT into a table
+of its own (bench_floor, made here) and commits before answering 200. Celery runs as in
+production: REDIS_URL points at a spare Redis database (the highest empty one unless
+--redis-db). With the production hand-off (--handoff coalesced, the default with
 Redis) each new event costs one Redis SET NX and the first one publishes a drain task; with
 --handoff per-event each new event publishes its own task. No worker runs; the queue only grows,
 and the Redis database is flushed at the end.
@@ -18,15 +21,17 @@ and the Redis database is flushed at the end.
 Then interleaved rounds of --duration seconds each, after a short warm-up, all with the same
 request size and signing (HMAC-SHA256 with the dev secret "sandbox-webhook-secret"):
 
-- bare: the signed request to the bare view (the floor any POST pays on this server);
+- bare: the signed request to the bare view (what any POST pays on this server);
+- floor: the same request stored by the durable floor (what any durable receipt pays);
 - new events: distinct request ids, each validly signed (pre-generated, one per request, cycled
   by a wrk Lua script that refuses to reuse one);
 - duplicates: one request id and body already received, repeated.
 
 Each round is checked against the database and the queue (a new event stored and enqueued once,
 a duplicate or a bare request storing nothing). Prints per kind the median requests/s and p99
-latency, and the ratios, with the goals: new events >= 0.5x the bare view's throughput with a
-p99 <= 2x, and duplicates no slower than new events. gunicorn is stopped, the database dropped
+latency, and the ratios, with the goals: new events >= 0.8x the floor's throughput with a p99
+<= 1.5x (issue 14), >= 0.5x the bare view's with a p99 <= 2x, and duplicates no slower than
+new events. gunicorn is stopped, the database dropped
 and the Redis database flushed at the end, also on error or Ctrl-C.
 
 Also printed, per round, the CPU time each part spent per request (from /proc: the gunicorn
@@ -70,10 +75,16 @@ BASE_DIR = Path(__file__).resolve().parents[1]
 SECRET = "sandbox-webhook-secret"  # FLASHFX_WEBHOOK_SECRET's development default
 WEBHOOK_PATH = "/webhooks/flashfx/"
 BARE_PATH = "/bench/bare/"
+FLOOR_PATH = "/bench/floor/"
 WSGI_APP = "backoffice.wsgi:application"  # what production serves
-KINDS = ("bare", "new", "duplicate")
+KINDS = ("bare", "floor", "new", "duplicate")
 ROLES = ("app", "postgres", "redis", "wrk")  # where the CPU goes, per request
-LABELS = {"bare": "bare view", "new": "new events", "duplicate": "duplicates"}
+LABELS = {
+    "bare": "bare view",
+    "floor": "floor",
+    "new": "new events",
+    "duplicate": "duplicates",
+}
 # Settings the app reads that could change what is measured: the run sets its own.
 ENV_DROPPED = (
     "DJANGO_",
@@ -402,9 +413,17 @@ def main() -> None:
             env=env,
             check=True,
         )
+        with psycopg.connect(f"{args.postgres}/{database}", autocommit=True) as setup:
+            setup.execute(
+                "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, body bytea NOT NULL, "
+                "received_at timestamptz NOT NULL)"
+            )
         server = Server(args, env, workdir)
         server.wait_ready()
         db = psycopg.connect(f"{args.postgres}/{database}", autocommit=True)
+
+        def floor_rows() -> int:
+            return db.execute("SELECT count(*) FROM bench_floor").fetchone()[0]
 
         def counts() -> tuple[int, int, int]:
             """(all rows, accepted rows, messages waiting on the Celery queue)."""
@@ -418,6 +437,7 @@ def main() -> None:
         bare_id, bare_body = new_request()
         checks = [
             (post(server.base, BARE_PATH, bare_id, bare_body), "ok"),
+            (post(server.base, FLOOR_PATH, bare_id, bare_body), "ok"),
             (post(server.base, WEBHOOK_PATH, *new_request()), "received"),
             (post(server.base, WEBHOOK_PATH, duplicate_id, duplicate_body), "received"),
             (post(server.base, WEBHOOK_PATH, duplicate_id, duplicate_body), "duplicate"),
@@ -433,13 +453,16 @@ def main() -> None:
             raise SystemExit(
                 f"after 2 new events and a duplicate: rows, accepted, queue {counts()}"
             )
+        if floor_rows() != 1:
+            raise SystemExit(f"the floor stored {floor_rows()} rows for one request")
         files = {
             "bare": write_requests(workdir / "bare.txt", [(bare_id, bare_body)]),
+            "floor": write_requests(workdir / "floor.txt", [(bare_id, bare_body)]),
             "duplicate": write_requests(
                 workdir / "duplicate.txt", [(duplicate_id, duplicate_body)]
             ),
         }
-        urls = {"bare": server.base + BARE_PATH}
+        urls = {"bare": server.base + BARE_PATH, "floor": server.base + FLOOR_PATH}
         urls["new"] = urls["duplicate"] = server.base + WEBHOOK_PATH
         best_rate = 2000.0  # requests/s, raised as rounds are measured
 
@@ -450,7 +473,7 @@ def main() -> None:
                 files["new"] = write_requests(
                     workdir / "new.txt", [new_request() for _ in range(n)]
                 )
-            before = counts()
+            before, floor_before = counts(), floor_rows()
             mode = "unique" if kind == "new" else "cycle"
             result = run_wrk(
                 args, workdir, server.process.pid, urls[kind], files[kind], mode, seconds
@@ -471,6 +494,12 @@ def main() -> None:
                 expected = coalesced if args.handoff == "coalesced" else (accepted, accepted)
                 if rows != accepted or not expected[0] <= enqueued <= expected[1]:
                     problems.append(f"{accepted} stored, {rows} rows, {enqueued} enqueued")
+            elif kind == "floor":
+                stored = settled(floor_rows) - floor_before
+                if not result["requests"] <= stored <= result["requests"] + args.connections:
+                    problems.append(f"{result['requests']:.0f} answered, {stored} stored")
+                if rows or enqueued:
+                    problems.append(f"{rows} webhook rows and {enqueued} tasks, expected none")
             elif rows or enqueued:
                 problems.append(f"{rows} rows stored and {enqueued} tasks enqueued, expected none")
             if problems:
@@ -532,6 +561,7 @@ def main() -> None:
                 f"CPU {median(kind, 'cpu_ms'):5.2f} ms/request (all processes)"
             )
         goals = [
+            ("new events / floor     ", "new", "floor", 0.8, 1.5),
             ("new events / bare view ", "new", "bare", 0.5, 2.0),
             ("duplicates / new events", "duplicate", "new", 1.0, 1.0),
         ]
