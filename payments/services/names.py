@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 SIMILARITY_THRESHOLD = 0.8
 INITIAL_WEIGHT = 0.9
@@ -99,6 +100,7 @@ def _parts(name: str) -> list[tuple[str, ...]]:
     return [p for p in parts if p]
 
 
+@lru_cache(maxsize=65536)  # word pairs repeat across a sync's thousands of deposits
 def _pair(a: str, b: str) -> float:
     if a == b:
         return 1.0
@@ -162,6 +164,7 @@ def _initials_apart(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=16384)  # a pure function of two names: sync asks about the same ones often
 def similarity(a: str, b: str) -> float:
     """How alike two payer names are, from 0 to 1 (see the module's docstring)."""
     best = 0.0
