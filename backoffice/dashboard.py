@@ -22,10 +22,13 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from mirrors.models import BalanceSnapshot, SyncRun
+from mirrors.models import BalanceSnapshot, MoneyRollup, SyncRun
 from mirrors.registry import registry
 from mirrors.selectors import open_drift_count
 from payments.models import (
+    DEPOSIT_NOT_IN,
+    PAYMENT_NOT_OUT,
+    PAYOUT_NOT_OUT,
     Approval,
     ApprovalSignature,
     Deposit,
@@ -136,9 +139,6 @@ MONEY_SOURCES = (
 )
 # What counts as money moved: a cancelled deposit never arrived; a payout that failed, was
 # refunded or cancelled came back or never left; a payment that failed or was cancelled too.
-DEPOSIT_NOT_IN = ("CANCELLED",)
-PAYOUT_NOT_OUT = ("FAILED", "REFUNDED", "CANCELLED")
-PAYMENT_NOT_OUT = ("FAILED", "CANCELLED")
 
 
 @dataclass
@@ -181,7 +181,8 @@ def money_flows(
     *, user: Any, zone: ZoneInfo, now: datetime | None = None, days: int = DAYS
 ) -> list[Flow]:
     """Deposits in; payouts, payments, refunds and fees out, per currency and local day, over the
-    last `days` days (today last). One grouped query per source the member may see."""
+    last `days` days (today last): one query over the hourly roll-up (MoneyRollup), or, for a
+    zone whose days start mid-hour, one grouped query per source over the rows."""
     now = now or timezone.now()
     day_list = _days(zone, now, days)
     start, end = _day_start(day_list[0], zone), _day_start(day_list[-1] + timedelta(days=1), zone)
@@ -194,6 +195,34 @@ def money_flows(
             if r[amount] is not None:
                 sums[key][(r[currency], r["day"])] += r[amount]
 
+    if hours_are_whole(zone, day_list):
+        # The roll-up: at most 24 rows per source and day, whatever the rows behind them.
+        rows = (
+            MoneyRollup.objects.filter(hour__gte=start, hour__lt=end, source__in=keys)
+            .annotate(day=TruncDate("hour", tzinfo=zone))
+            .values("source", "currency", "day")
+            .annotate(amount=Sum("amount"))
+            .order_by()
+        )
+        for r in rows:
+            sums[r["source"]][(r["currency"], r["day"])] += r["amount"]
+    else:
+        _money_from_rows(keys, sums, add, start=start, end=end, zone=zone)
+    return _flows(sums, keys, allowed, day_list)
+
+
+def hours_are_whole(zone: ZoneInfo, days: list[date]) -> bool:
+    """Whether every day in `days` starts on a UTC hour in `zone` (Sydney, London, UTC...; not
+    India's or Lord Howe's half hours): then the hourly roll-up adds up to its days exactly."""
+    return all(
+        _day_start(day, zone).utcoffset().total_seconds() % 3600 == 0  # type: ignore[union-attr]
+        for day in [*days, days[-1] + timedelta(days=1)]
+    )
+
+
+def _money_from_rows(keys, sums, add, *, start: datetime, end: datetime, zone: ZoneInfo) -> None:
+    """The same sums read from the rows (a zone whose days start mid-hour): one grouped query
+    per source, bounded by the window's index but growing with the rows in it."""
     if "deposits" in keys:  # index: deposit_received (the same COALESCE expression)
         received = Coalesce("flashfx_created_at", "created_at")
         rows = list(
@@ -241,6 +270,9 @@ def money_flows(
             .order_by(),
             currency="from_currency",
         )
+
+
+def _flows(sums, keys, allowed, day_list) -> list[Flow]:
     currencies = {c for by_day in sums.values() for c, _ in by_day} or {"AUD"}
     sources = [(k, label, d) for k, label, d, _ in allowed]
     flows = [

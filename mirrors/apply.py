@@ -31,6 +31,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import rollup
 from .base import Mirror
 from .models import StatusChange
 
@@ -180,6 +181,7 @@ def _apply_one(model: type[Mirror], remote: Remote, *, authoritative: bool) -> A
             with transaction.atomic():  # a savepoint, so a lost insert race leaves us usable
                 obj = _new_row(model, remote)
                 obj.save(force_insert=True)
+                rollup.follow([], obj)
             return Applied(obj, Outcome.CREATED, list(remote.fields))
         except IntegrityError:
             obj = model.objects.select_for_update().get(flashfx_id=remote.flashfx_id)
@@ -187,9 +189,11 @@ def _apply_one(model: type[Mirror], remote: Remote, *, authoritative: bool) -> A
     outcome, changes = decide(obj, remote, authoritative=authoritative)
     write = _changes_for_write(obj, outcome, changes, remote)
     if write:
+        moved_before = rollup.snapshot(obj)
         for name, value in write.items():
             setattr(obj, name, value)
         obj.save(update_fields=list(write))
+        rollup.follow(moved_before, obj)
     changed = [k for k in changes if k != "anomaly"] if changes else []
     return Applied(obj, outcome, changed, previous_status)
 
@@ -220,6 +224,7 @@ def apply_remote_many(
         new_rows = [_new_row(model, r) for fid, r in by_id.items() if fid not in existing]
         dirty: list[Mirror] = []
         dirty_fields: set[str] = set()
+        moved: list[tuple[list, Mirror]] = []  # (what a row moved before, the row) for the roll-up
         for flashfx_id, obj in existing.items():
             remote = by_id[flashfx_id]
             previous_status = getattr(obj, "flashfx_status", None)
@@ -229,6 +234,7 @@ def apply_remote_many(
                 changed.append(flashfx_id)
             write = _changes_for_write(obj, outcome, changes, remote)
             if write:
+                moved.append((rollup.snapshot(obj), obj))
                 for name, value in write.items():
                     setattr(obj, name, value)
                 dirty.append(obj)
@@ -245,6 +251,7 @@ def apply_remote_many(
             counts[Outcome.CREATED] += len(new_rows)
         if dirty:
             model.objects.bulk_update(dirty, sorted(dirty_fields), batch_size=500)
+        rollup.follow_many([*moved, *(([], row) for row in new_rows)])
         found.extend(Change(row, True, "", getattr(row, "flashfx_status", "")) for row in new_rows)
         observed = {fid: r.observed_at for fid, r in by_id.items()}
         _history(model, found, observed, source)

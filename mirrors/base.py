@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
@@ -67,6 +69,11 @@ class Mirror(models.Model):
 
     def __str__(self) -> str:
         return f"{type(self).__name__} {self.flashfx_id or self.pk}"
+
+    def money_moved(self) -> list[tuple[str, str, datetime, Decimal]]:
+        """What this row adds to the money roll-up (mirrors/rollup.py): (source, currency,
+        when, amount) for each way it moves money; none for a mirror that moves none."""
+        return []
 
 
 def money(**kwargs) -> models.DecimalField:

@@ -18,6 +18,11 @@ from django.utils import timezone
 
 from mirrors.base import Mirror, StatusOrder, money
 
+# What the dashboard's money in and out leave out (MoneyRollup, backoffice/dashboard.py).
+DEPOSIT_NOT_IN = ("CANCELLED",)
+PAYOUT_NOT_OUT = ("FAILED", "REFUNDED", "CANCELLED")
+PAYMENT_NOT_OUT = ("FAILED", "CANCELLED")
+
 
 class Transfer(Mirror):
     """What a deposit, a withdrawal and a payment share: a status, a sub-client, a creation time."""
@@ -148,6 +153,20 @@ class Deposit(Transfer):
             ),
         ]
 
+    def money_moved(self):
+        """In: the amount on the day it was received (less nothing: fees go out on their own),
+        unless cancelled; out: its fee, and what was refunded on the day it was."""
+        moved = []
+        received = self.flashfx_created_at or self.created_at
+        if self.flashfx_status not in DEPOSIT_NOT_IN:
+            moved.append(("deposits", self.currency, received, self.amount))
+            if self.total_fee:
+                moved.append(("fees", self.currency, received, self.total_fee))
+        if self.flashfx_status == "REFUNDED" and self.refunded_at is not None:
+            refunded = self.refund_amount if self.refund_amount is not None else self.amount
+            moved.append(("refunds", self.currency, self.refunded_at, refunded))
+        return moved
+
 
 class Withdrawal(Transfer):
     """A local AUD payout (docs/flashfx.md §3.3). Staff call it a payout (docs/architecture.md)."""
@@ -201,6 +220,15 @@ class Withdrawal(Transfer):
             ("approve_payout", "Can approve someone else's payout"),
         ]
 
+    def money_moved(self):
+        """Out: the amount and its fee on the day it was made, unless it failed or came back."""
+        if self.flashfx_status in PAYOUT_NOT_OUT or self.flashfx_created_at is None:
+            return []
+        moved = [("payouts", self.currency, self.flashfx_created_at, self.amount)]
+        if self.total_fee:
+            moved.append(("fees", self.currency, self.flashfx_created_at, self.total_fee))
+        return moved
+
 
 class Payment(Transfer):
     """An international FX payment (docs/flashfx.md §3.6)."""
@@ -224,6 +252,16 @@ class Payment(Transfer):
             ("create_payment", "Can start an international payment"),
             ("approve_payment", "Can approve someone else's payment"),
         ]
+
+    def money_moved(self):
+        """Out: the from side on the day it was made, unless it failed or was cancelled."""
+        if (
+            self.flashfx_status in PAYMENT_NOT_OUT
+            or self.flashfx_created_at is None
+            or self.from_amount is None
+        ):
+            return []
+        return [("payments", self.from_currency, self.flashfx_created_at, self.from_amount)]
 
 
 class DepositNote(models.Model):

@@ -7,11 +7,18 @@ import itertools
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from mirrors import rollup
 from mirrors.models import BalanceSnapshot, DriftItem, DriftReport, SyncRun
 from payments.models import Approval, Deposit, ExpectedPayment, Payment, Withdrawal
 from webhooks.models import InboundEvent
 
 _seq = itertools.count(1)
+
+
+def mirrored(row):
+    """A row written here as the apply rule writes one: with its money in the roll-up."""
+    rollup.follow([], row)
+    return row
 
 
 def deposit(at: datetime, amount: str = "100.00", **fields) -> Deposit:
@@ -25,7 +32,7 @@ def deposit(at: datetime, amount: str = "100.00", **fields) -> Deposit:
         "review_state": Deposit.Review.ACCEPTED,
     }
     values.update(fields)
-    return Deposit.objects.create(**values)
+    return mirrored(Deposit.objects.create(**values))
 
 
 def withdrawal(at: datetime, amount: str = "50.00", **fields) -> Withdrawal:
@@ -38,7 +45,7 @@ def withdrawal(at: datetime, amount: str = "50.00", **fields) -> Withdrawal:
         "flashfx_created_at": at,
     }
     values.update(fields)
-    return Withdrawal.objects.create(**values)
+    return mirrored(Withdrawal.objects.create(**values))
 
 
 def payment(at: datetime, amount: str = "70.00", **fields) -> Payment:
@@ -53,7 +60,7 @@ def payment(at: datetime, amount: str = "70.00", **fields) -> Payment:
         "flashfx_created_at": at,
     }
     values.update(fields)
-    return Payment.objects.create(**values)
+    return mirrored(Payment.objects.create(**values))
 
 
 def approval(requested_by, *, action="payout.send", at: datetime, **fields) -> Approval:
