@@ -203,6 +203,13 @@ def fill(n: int, start_seq: int, subs: list[int], assignees: list[int], rng) -> 
     t = time.perf_counter()
     deposit_queue.fill(n, start_seq=start_seq, sub_client_ids=subs, assignee_ids=assignees, rng=rng)
     print(f"  +{n:,} deposits in {time.perf_counter() - t:.1f} s", flush=True)
+    # Rows written outside the apply rule: their money roll-up as rebuild_money_rollup makes it
+    # (the dashboard reads it).
+    from mirrors import rollup
+
+    t = time.perf_counter()
+    rollup.rebuild()
+    print(f"  money roll-up rebuilt in {time.perf_counter() - t:.1f} s", flush=True)
 
 
 def main() -> None:
