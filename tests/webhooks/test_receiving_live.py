@@ -336,3 +336,12 @@ def test_the_allow_list_refuses_the_live_servers_own_address(
     )
     assert rows == [(False, "ip_not_allowed", "127.0.0.1"), (True, "", "127.0.0.1")]
     assert enqueued.call_count == 1
+
+
+def test_the_database_holds_the_index_that_makes_a_request_id_accepted_once():
+    """What every dedupe above rests on; a migration that altered request_id once dropped it
+    on PostgreSQL without a word (tests/webhooks, webhooks/migrations/0004)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "webhooks_inboundevent")
+    unique = constraints["webhooks_one_accepted_event_per_request_id"]
+    assert unique["unique"] and unique["columns"] == ["request_id"]
