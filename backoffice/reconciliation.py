@@ -21,7 +21,7 @@ from mirrors import selectors
 from mirrors.client import flashfx_client
 from mirrors.models import DriftItem, StatementLine
 from mirrors.registry import registry
-from mirrors.statement import statement_beside_mirror
+from mirrors.statement import statement_beside_mirror, statement_totals
 
 from . import audit
 
@@ -143,13 +143,14 @@ def statement_fetch(
         rows = statement_beside_mirror(client=flashfx_client(), day=day, currency=currency)
     except FlashFXError as exc:
         raise ResolutionError(f"FlashFX could not give the statement: {exc}") from exc
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.match] = counts.get(row.match, 0) + 1
     audit.record(
         STATEMENT_FETCHED,
         actor=by,
         request=request,
-        details={"day": day.isoformat(), "currency": currency, "lines": counts},
+        details={
+            "day": day.isoformat(),
+            "currency": currency,
+            "lines": statement_totals(rows).by_match,
+        },
     )
     return rows

@@ -18,8 +18,7 @@ page, its export and an auditor read what FlashFX said and when it was asked.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
@@ -139,7 +138,7 @@ class StatementTotals:
     credit: Decimal = Decimal("0.00")
     debit: Decimal = Decimal("0.00")
     mirror: Decimal = Decimal("0.00")
-    by_match: dict[str, int] | None = None
+    by_match: dict[str, int] = field(default_factory=dict)
 
     @property
     def net(self) -> Decimal:
@@ -152,12 +151,11 @@ class StatementTotals:
 
 
 def statement_totals(rows: list[StatementLine]) -> StatementTotals:
-    totals = StatementTotals(by_match=defaultdict(int))
+    totals = StatementTotals()
     for row in rows:
         totals.lines += 1
         totals.credit += row.credit or 0
         totals.debit += row.debit or 0
         totals.mirror += row.mirror_amount or 0
-        totals.by_match[row.match] += 1  # type: ignore[index]
-    totals.by_match = dict(totals.by_match or {})
+        totals.by_match[row.match] = totals.by_match.get(row.match, 0) + 1
     return totals
