@@ -1,6 +1,6 @@
 """Sync benchmark: mirror N deposits from the sandbox, against the raw fetch of the same data.
 
-    .venv/bin/python bench/sync.py [--rows 20000] [--window-max 1000] [--repeat 3]
+    .venv/bin/python bench/sync.py [--rows 20000] [--window-max 1000] [--repeat 3] [--no-memory]
 
 Starts its own sandbox (own database, webhooks off) and imports N confirmed deposits, sets up a
 fresh back-office database (the embedded SQLite; with DATABASE_URL, a PostgreSQL database of its
@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--window-max", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the three tracemalloc syncs (time only)"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-sync-"))
@@ -174,6 +177,11 @@ def main() -> None:
         print(f"  raw fetch + parse   {raw:7.2f} s   ({args.rows / raw:8.0f} rows/s)")
         print(f"  full sync           {synced:7.2f} s   ({args.rows / synced:8.0f} rows/s)")
         print(f"  ratio sync / raw    {synced / raw:7.2f}x   (goal <= 1.2x)")
+
+        if args.no_memory:
+            client.logout()
+            client.close()
+            return
 
         def peak(window_max: int, since: datetime | None = None) -> tuple[int, float]:
             tracemalloc.start()

@@ -43,8 +43,20 @@ def to_datetime(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+_AS_IS = frozenset({str, int, bool, type(None), float})
+
+
 def json_ready(value: Any) -> Any:
-    """The raw payload with Decimals as strings, so it can go into a JSONField unchanged."""
+    """The raw payload with Decimals as strings, so it can go into a JSONField unchanged.
+
+    Called on every row a sync reads: the common leaves (text, numbers, null) are kept
+    without a call each.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _AS_IS else json_ready(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _AS_IS else json_ready(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dict):

@@ -23,7 +23,7 @@ the apps' own follow-ups (MirrorSpec.on_change).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from . import rollup
 from .base import Mirror
+from .insert import create_many, insert_values
 from .models import StatusChange
 
 
@@ -76,25 +77,38 @@ def change_of(applied: Applied) -> Change | None:
     return None
 
 
+HISTORY_COLUMNS = (
+    "entity",
+    "flashfx_id",
+    "old_status",
+    "new_status",
+    "observed_at",
+    "recorded_at",
+    "source",
+)
+
+
 def _history(
     model: type[Mirror], changes: list[Change], observed: dict[str, datetime], source: str
 ):
     if model.STATUS_ORDER is None or not changes:
         return
-    entity = model._meta.label_lower
-    StatusChange.objects.bulk_create(
-        [
-            StatusChange(
-                entity=entity,
-                flashfx_id=c.obj.flashfx_id,
-                old_status=c.old_status,
-                new_status=c.new_status,
-                observed_at=observed[c.obj.flashfx_id],
-                source=source[:64],
+    entity, now, source = model._meta.label_lower, timezone.now(), source[:64]
+    insert_values(
+        StatusChange,
+        HISTORY_COLUMNS,
+        (
+            (
+                entity,
+                c.obj.flashfx_id,
+                c.old_status,
+                c.new_status,
+                observed[c.obj.flashfx_id],
+                now,
+                source,
             )
             for c in changes
-        ],
-        batch_size=500,
+        ),
     )
 
 
@@ -154,37 +168,72 @@ def _changes_for_write(
 
 def _new_row(model: type[Mirror], remote: Remote) -> Mirror:
     anomaly = ("unknown " + ", ".join(remote.unknown)) if remote.unknown else ""
-    return model(
-        flashfx_id=remote.flashfx_id,
-        remote_changed_at=remote.observed_at,
-        anomaly=anomaly,
+    values = {
         **remote.fields,
-    )
+        "flashfx_id": remote.flashfx_id,
+        "remote_changed_at": remote.observed_at,
+        "anomaly": anomaly,
+    }
+    columns = _columns(model)
+    if not values.keys() <= columns.keys():
+        return model(**values)  # a property or a relation by name: Django's own way
+    # By position, in the model's field order: what Django does when it reads a row, and a
+    # good deal cheaper than keyword arguments for a window of a thousand new rows.
+    args: list[Any] = [
+        values[name] if name in values else field.get_default() for name, field in columns.items()
+    ]
+    build: Any = model  # the type checker knows keyword construction only
+    return build(*args)
+
+
+_COLUMNS: dict[type[Mirror], dict[str, Any]] = {}
+
+
+def _columns(model: type[Mirror]) -> dict[str, Any]:
+    """attname -> field, for every concrete field, in the order Model(*args) takes them."""
+    if model not in _COLUMNS:
+        _COLUMNS[model] = {f.attname: f for f in model._meta.concrete_fields}
+    return _COLUMNS[model]
+
+
+Prepare = Callable[[list[Any]], None]
 
 
 def apply_remote(
-    model: type[Mirror], remote: Remote, *, authoritative: bool = False, source: str = ""
+    model: type[Mirror],
+    remote: Remote,
+    *,
+    authoritative: bool = False,
+    source: str = "",
+    prepare_new: Prepare | None = None,
 ) -> Applied:
-    """Apply one provider version to its mirror row, creating it if needed."""
+    """Apply one provider version to its mirror row, creating it if needed.
+
+    `prepare_new` fills our own columns of a row about to be created (MirrorSpec.prepare_new).
+    """
     with transaction.atomic():
-        applied = _apply_one(model, remote, authoritative=authoritative)
+        applied = _apply_one(model, remote, authoritative=authoritative, prepare_new=prepare_new)
         change = change_of(applied)
         if change is not None:
             _history(model, [change], {remote.flashfx_id: remote.observed_at}, source)
         return applied
 
 
-def _apply_one(model: type[Mirror], remote: Remote, *, authoritative: bool) -> Applied:
-    obj = model.objects.select_for_update().filter(flashfx_id=remote.flashfx_id).first()
+def _apply_one(
+    model: type[Mirror], remote: Remote, *, authoritative: bool, prepare_new: Prepare | None
+) -> Applied:
+    obj = model.objects.select_for_update().flashfx_id(remote.flashfx_id).first()
     if obj is None:
         try:
             with transaction.atomic():  # a savepoint, so a lost insert race leaves us usable
                 obj = _new_row(model, remote)
+                if prepare_new is not None:
+                    prepare_new([obj])
                 obj.save(force_insert=True)
                 rollup.follow([], obj)
             return Applied(obj, Outcome.CREATED, list(remote.fields))
         except IntegrityError:
-            obj = model.objects.select_for_update().get(flashfx_id=remote.flashfx_id)
+            obj = model.objects.select_for_update().flashfx_id(remote.flashfx_id).get()
     previous_status = getattr(obj, "flashfx_status", None)
     outcome, changes = decide(obj, remote, authoritative=authoritative)
     write = _changes_for_write(obj, outcome, changes, remote)
@@ -205,6 +254,7 @@ def apply_remote_many(
     *,
     source: str = "",
     moves: list[Change] | None = None,
+    prepare_new: Prepare | None = None,
 ) -> dict[Outcome, int]:
     """The same rule for a batch (a sync window): one lock query, bulk inserts and updates.
 
@@ -217,10 +267,7 @@ def apply_remote_many(
     if not by_id:
         return counts
     with transaction.atomic():
-        existing = {
-            o.flashfx_id: o
-            for o in model.objects.select_for_update().filter(flashfx_id__in=list(by_id))
-        }
+        existing = {o.flashfx_id: o for o in model.objects.select_for_update().flashfx_ids(by_id)}
         new_rows = [_new_row(model, r) for fid, r in by_id.items() if fid not in existing]
         dirty: list[Mirror] = []
         dirty_fields: set[str] = set()
@@ -245,9 +292,11 @@ def apply_remote_many(
         if changed is not None:
             changed.extend(row.flashfx_id for row in new_rows)
         if new_rows:
+            if prepare_new is not None:
+                prepare_new(new_rows)
             # A row created meanwhile by a webhook makes this fail as a whole; the caller
             # retries the window, which then sees it as existing.
-            model.objects.bulk_create(new_rows, batch_size=500)
+            create_many(model, new_rows, key="flashfx_id")
             counts[Outcome.CREATED] += len(new_rows)
         if dirty:
             model.objects.bulk_update(dirty, sorted(dirty_fields), batch_size=500)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,22 @@ class StatusOrder:
         if old == new or not self.is_known(old) or not self.is_known(new):
             return True  # an unknown status cannot be judged; it is flagged instead
         return self.ranks[new] > self.ranks[old] or (old, new) in self.backward_edges
+
+
+class MirrorQuerySet(models.QuerySet):
+    """Lookups by FlashFX id that reach the unique index.
+
+    That index leaves out the rows FlashFX has not numbered yet (`flashfx_id = ""`), so a query
+    must say the same, or the databases cannot use it: SQLite never proves `flashfx_id = 'x'`
+    implies the index's condition, and PostgreSQL stops proving it past 100 values in an IN
+    list. Without it, each webhook (SQLite) and each sync window (both) read the whole table.
+    """
+
+    def flashfx_id(self, flashfx_id: str) -> MirrorQuerySet:
+        return self.filter(flashfx_id=flashfx_id).exclude(flashfx_id="")
+
+    def flashfx_ids(self, flashfx_ids: Iterable[str]) -> MirrorQuerySet:
+        return self.filter(flashfx_id__in=list(flashfx_ids)).exclude(flashfx_id="")
 
 
 class Mirror(models.Model):
@@ -55,7 +72,7 @@ class Mirror(models.Model):
 
     # Django gives every concrete mirror this manager anyway; declared here so that code
     # written for any mirror (`model: type[Mirror]`) may use it and be type-checked.
-    objects = models.Manager()
+    objects = MirrorQuerySet.as_manager()
 
     class Meta:
         abstract = True

@@ -98,6 +98,10 @@ class MirrorSpec:
     # new deposit is matched to what it pays for). Runs in the transaction that applied them:
     # both commit or neither does.
     on_change: Callable[[list[Change]], None] | None = None
+    # Our own columns (Mirror.OWN_FIELDS) of rows about to be created, derived from FlashFX's
+    # version (e.g. whether a deposit's payer is a third party): set on the unsaved rows, so
+    # they are written with the row rather than by an UPDATE after it.
+    prepare_new: Callable[[list[Any]], None] | None = None
 
     def fetch_one(self, client: FlashFXClient, flashfx_id: str) -> Any:
         """FlashFX's current version of one entity, or None if FlashFX does not know it."""
@@ -154,7 +158,13 @@ class MirrorSpec:
     ) -> Applied:
         """`apply` for a version already in our columns (a webhook's partial one, a drift)."""
         with transaction.atomic():
-            applied = apply_remote(self.model, remote, authoritative=authoritative, source=source)
+            applied = apply_remote(
+                self.model,
+                remote,
+                authoritative=authoritative,
+                source=source,
+                prepare_new=self.prepare_new,
+            )
             change = change_of(applied)
             if change is not None and self.on_change is not None:
                 self.on_change([change])
@@ -172,7 +182,12 @@ class MirrorSpec:
         moves: list[Change] = []
         with transaction.atomic():
             counts = apply_remote_many(
-                self.model, self.remotes(wires, observed_at), changed, source=source, moves=moves
+                self.model,
+                self.remotes(wires, observed_at),
+                changed,
+                source=source,
+                moves=moves,
+                prepare_new=self.prepare_new,
             )
             if moves and self.on_change is not None:
                 self.on_change(moves)

@@ -51,7 +51,7 @@ def _implied_by_ids(ids: set[str]) -> dict[tuple[str, str], Implied]:
     """(transaction id, line type) -> the line the mirrored row with that FlashFX id implies."""
     found: dict[tuple[str, str], Implied] = {}
     for spec in _specs():
-        for row in spec.model.objects.filter(flashfx_id__in=ids):
+        for row in spec.model.objects.flashfx_ids(ids):
             for line in spec.statement_lines(row):  # type: ignore[misc]
                 found[(row.flashfx_id, line.type)] = Implied(spec, row.flashfx_id, line)
     return found

@@ -38,7 +38,7 @@ def recipients_held(wires: Iterable[types.Recipient]) -> dict[str, tuple[dict, d
     ids = [w.id for w in wires if w.id]
     if not ids:
         return {}
-    rows = Recipient.objects.filter(flashfx_id__in=ids).values(
+    rows = Recipient.objects.flashfx_ids(ids).values(
         "flashfx_id", "bank_details_changed_at", *BANK_DETAILS
     )
     return {

@@ -26,7 +26,7 @@ def sub_client_pks(*, flashfx_ids: Iterable[str | None]) -> dict[str, int]:
     wanted = {i for i in flashfx_ids if i}
     if not wanted:
         return {}
-    return dict(SubClient.objects.filter(flashfx_id__in=wanted).values_list("flashfx_id", "pk"))
+    return dict(SubClient.objects.flashfx_ids(wanted).values_list("flashfx_id", "pk"))
 
 
 # --- Lists: search and keyset pages -------------------------------------------------------------

@@ -159,7 +159,7 @@ def recipient_new(request: HttpRequest) -> HttpResponse:
 @require_safe
 @permission_required("parties.view_recipient", raise_exception=True)
 def recipient(request: HttpRequest, flashfx_id: str) -> HttpResponse:
-    obj = get_object_or_404(Recipient, flashfx_id=flashfx_id)
+    obj = get_object_or_404(Recipient.objects.flashfx_id(flashfx_id))
     return render(
         request,
         "parties/recipient_detail.html",
@@ -178,7 +178,7 @@ def recipient(request: HttpRequest, flashfx_id: str) -> HttpResponse:
 @GET_POST
 @permission_required(MANAGE_RECIPIENT, raise_exception=True)
 def recipient_edit(request: HttpRequest, flashfx_id: str) -> HttpResponse:
-    obj = get_object_or_404(Recipient, flashfx_id=flashfx_id, deleted_at__isnull=True)
+    obj = get_object_or_404(Recipient.objects.flashfx_id(flashfx_id), deleted_at__isnull=True)
     if obj.account_id_type not in ACCOUNT_TYPES:
         messages.error(request, f"Account type {obj.account_id_type} cannot be edited here.")
         return redirect("parties:recipient", flashfx_id=obj.flashfx_id)
@@ -236,7 +236,7 @@ def _edit(
 @require_POST
 @permission_required(MANAGE_RECIPIENT, raise_exception=True)
 def recipient_check_payee(request: HttpRequest, flashfx_id: str) -> HttpResponse:
-    obj = get_object_or_404(Recipient, flashfx_id=flashfx_id)
+    obj = get_object_or_404(Recipient.objects.flashfx_id(flashfx_id))
     try:
         check = payee.payee_check_again(recipient=obj, actor=request.user)
     except PartyError as exc:
@@ -252,7 +252,7 @@ def recipient_check_payee(request: HttpRequest, flashfx_id: str) -> HttpResponse
 @GET_POST
 @permission_required(MANAGE_RECIPIENT, raise_exception=True)
 def recipient_delete(request: HttpRequest, flashfx_id: str) -> HttpResponse:
-    obj = get_object_or_404(Recipient, flashfx_id=flashfx_id, deleted_at__isnull=True)
+    obj = get_object_or_404(Recipient.objects.flashfx_id(flashfx_id), deleted_at__isnull=True)
     return _delete(
         request,
         obj,
@@ -329,7 +329,7 @@ def sender_new(request: HttpRequest) -> HttpResponse:
 @require_safe
 @permission_required("parties.view_sender", raise_exception=True)
 def sender(request: HttpRequest, flashfx_id: str) -> HttpResponse:
-    obj = get_object_or_404(Sender, flashfx_id=flashfx_id)
+    obj = get_object_or_404(Sender.objects.flashfx_id(flashfx_id))
     return render(
         request,
         "parties/sender_detail.html",
@@ -344,7 +344,7 @@ def sender(request: HttpRequest, flashfx_id: str) -> HttpResponse:
 @GET_POST
 @permission_required(MANAGE_SENDER, raise_exception=True)
 def sender_edit(request: HttpRequest, flashfx_id: str) -> HttpResponse:
-    obj = get_object_or_404(Sender, flashfx_id=flashfx_id, deleted_at__isnull=True)
+    obj = get_object_or_404(Sender.objects.flashfx_id(flashfx_id), deleted_at__isnull=True)
     form = SenderForm(request.POST or None, initial=SenderForm.initial_from(obj), editing=True)
     return _edit(
         request,
@@ -360,7 +360,7 @@ def sender_edit(request: HttpRequest, flashfx_id: str) -> HttpResponse:
 @GET_POST
 @permission_required(MANAGE_SENDER, raise_exception=True)
 def sender_delete(request: HttpRequest, flashfx_id: str) -> HttpResponse:
-    obj = get_object_or_404(Sender, flashfx_id=flashfx_id, deleted_at__isnull=True)
+    obj = get_object_or_404(Sender.objects.flashfx_id(flashfx_id), deleted_at__isnull=True)
     return _delete(
         request,
         obj,

@@ -169,6 +169,13 @@ def deposits_changed(changes: list[Change]) -> None:
     arrivals.deposits_changed(changes)
 
 
+def mark_new_deposits(deposits: list[Deposit]) -> None:
+    """A new deposit's third-party mark, set before it is written (payments/services/matching.py)."""
+    from .services import matching  # imported here: the services import this module
+
+    matching.mark_new_deposits(deposits)
+
+
 def withdrawals_changed(changes: list[Change]) -> None:
     """A withdrawal whose externalId is a payout's code is linked to it, and its payout moves
     on (payments/services/payouts.py)."""
@@ -193,6 +200,7 @@ DEPOSITS = MirrorSpec(
     read_many="deposits",
     columns=deposit_columns,
     batch_context=sub_clients_of,
+    prepare_new=mark_new_deposits,
     open_statuses=("INITIALISED", "REVIEWING", "REFUNDING"),
     events={
         "deposit_initiated": "INITIALISED",

@@ -100,7 +100,7 @@ def prepare_event(event: str, payload: dict, received_at: datetime) -> Prepared 
     spec, status = target
     flashfx_id = str(payload["id"])
     observed_at = _observed_at(payload, received_at)
-    if spec.model.objects.filter(flashfx_id=flashfx_id).exists():
+    if spec.model.objects.flashfx_id(flashfx_id).exists():
         return Prepared(spec, status, flashfx_id, payload, observed_at)
     # Taken before the read, like sync does: the answer is at least this fresh. Taken after,
     # an event queued while the request was in flight would look older than the answer and
@@ -121,11 +121,7 @@ def apply_prepared(prepared: Prepared, *, source: str = "webhook") -> str:
         notes.append("fetched from FlashFX first")
     status = prepared.status
     if status is None:  # the FX leg: the payment keeps whatever status it has
-        status = (
-            model.objects.filter(flashfx_id=flashfx_id)
-            .values_list("flashfx_status", flat=True)
-            .get()
-        )
+        status = model.objects.flashfx_id(flashfx_id).values_list("flashfx_status", flat=True).get()
     remote = _remote_from_event(spec, status, prepared.payload, prepared.observed_at)
     applied: Applied = spec.apply_version(remote, source=source)
     changed = f" ({', '.join(applied.changed)})" if applied.changed else ""

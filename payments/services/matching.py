@@ -92,26 +92,42 @@ def payer_is_third_party(deposit: Deposit, sub_client_names: Sequence[str] = ())
     return not names.matches_any(deposit.sender_account_name, own)
 
 
-def _mark_third_party(deposits: Sequence[Deposit]) -> None:
+def third_party_marks(deposits: Sequence[Deposit]) -> dict[bool, list[Deposit]]:
+    """Set each deposit's third-party mark from its payer's name; the deposits whose mark
+    changed, by their new mark. Writes nothing."""
     ids = {d.sub_client_id for d in deposits if d.sub_client_id}
-    sub_clients: dict[int | None, tuple[str, ...]] = {
-        pk: (full, legal)
-        for pk, full, legal in SubClient.objects.filter(pk__in=ids).values_list(
-            "pk", "full_name", "legal_name"
-        )
-    }
-    marks: dict[bool, list[int]] = {True: [], False: []}
+    sub_clients: dict[int | None, tuple[str, ...]] = (
+        {
+            pk: (full, legal)
+            for pk, full, legal in SubClient.objects.filter(pk__in=ids).values_list(
+                "pk", "full_name", "legal_name"
+            )
+        }
+        if ids
+        else {}
+    )
+    marks: dict[bool, list[Deposit]] = {True: [], False: []}
     for deposit in deposits:
         third_party = payer_is_third_party(deposit, sub_clients.get(deposit.sub_client_id, ()))
         if third_party != deposit.third_party:
-            marks[third_party].append(deposit.pk)
+            marks[third_party].append(deposit)
             deposit.third_party = third_party
-    for third_party, pks in marks.items():
-        if pks:
+    return marks
+
+
+def mark_new_deposits(deposits: list[Deposit]) -> None:
+    """Deposits about to be mirrored get their mark before the insert (DEPOSITS.prepare_new):
+    one write per row, not an insert and then an update."""
+    third_party_marks(deposits)
+
+
+def _mark_third_party(deposits: Sequence[Deposit]) -> None:
+    for third_party, marked in third_party_marks(deposits).items():
+        if marked:
             # A derivation from FlashFX's data by the system, not a staff action: written
             # straight to our own column (Deposit.OWN_FIELDS) with no audit event, as the
             # mirror's own columns are. Nobody chose it, and the same data gives it again.
-            Deposit.objects.filter(pk__in=pks).update(third_party=third_party)
+            Deposit.objects.filter(pk__in=[d.pk for d in marked]).update(third_party=third_party)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,12 +269,15 @@ def _may_match(deposit: Deposit) -> bool:
 def _open_expectations_for(deposits: Sequence[Deposit]) -> list[ExpectedPayment]:
     """Unmatched expectations one of `deposits` could match, exactly or nearly: the same
     amount, or the same reference (compared in full by `exact` and `near`)."""
+    unmatched = ExpectedPayment.objects.filter(deposit=None)
+    if not unmatched.exists():
+        return []  # nothing expected: no need to send a window's amounts and references
     amounts = {d.amount for d in deposits}
     references = {reference_key(d.external_reference) for d in deposits} - {""}
     # Two IN lists, not an OR per deposit: a sync window brings hundreds at once.
     return list(
-        ExpectedPayment.objects.annotate(reference_key=reference_key_sql("reference"))
-        .filter(Q(amount__in=amounts) | Q(reference_key__in=references), deposit=None)
+        unmatched.annotate(reference_key=reference_key_sql("reference"))
+        .filter(Q(amount__in=amounts) | Q(reference_key__in=references))
         .order_by("due_on", "id")
     )
 
@@ -276,8 +295,10 @@ def deposits_arrived(*, deposits: list[Deposit]) -> None:
     if not open_deposits:
         return
     candidates = _open_expectations_for(open_deposits)
+    if not candidates:
+        return
     already = set(
-        ExpectedPayment.objects.filter(deposit__in=open_deposits).values_list(
+        ExpectedPayment.objects.filter(deposit_id__in=[d.pk for d in open_deposits]).values_list(
             "deposit_id", flat=True
         )
     )

@@ -805,7 +805,7 @@ def _submitted(
         try:
             with transaction.atomic():
                 registry.get("payments").apply(wire, observed_at=asked_at, source=source)
-                payment = Payment.objects.get(flashfx_id=wire.id)
+                payment = Payment.objects.flashfx_id(wire.id).get()
                 _link(order.pk, payment, source=source)
                 return outbox_state(outbox.pk)
         except IntegrityError:

@@ -843,7 +843,7 @@ def _recipient_for(batch: PayoutBatch, row: PayoutBatchRow) -> Recipient:
         raise PartyError(f"FlashFX could not be asked for recipient {ours}: {exc}") from exc
     if found:
         registry.get("recipients").apply(found[0], observed_at=timezone.now(), source="batch")
-        return Recipient.objects.get(flashfx_id=found[0].id)
+        return Recipient.objects.flashfx_id(found[0].id).get()
     fields = {**(row.new_recipient or {}), "external_id": ours}
     return recipient_create(fields=fields, actor=batch.created_by)
 

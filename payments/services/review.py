@@ -135,7 +135,7 @@ def deposits_accept_many(*, flashfx_ids: list[str], actor: Any) -> BulkResult:
     """Accept each selected deposit on its own (one bad row does not undo the others)."""
     result = BulkResult()
     wanted = list(dict.fromkeys(i for i in flashfx_ids if i))
-    found = {d.flashfx_id: d for d in Deposit.objects.filter(flashfx_id__in=wanted)}
+    found = {d.flashfx_id: d for d in Deposit.objects.flashfx_ids(wanted)}
     for flashfx_id in wanted:
         deposit = found.get(flashfx_id)
         if deposit is None:

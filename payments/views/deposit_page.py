@@ -47,7 +47,7 @@ def _refunds_context(request: HttpRequest, deposit: Deposit) -> dict:
 def deposit_detail(request: HttpRequest, flashfx_id: str) -> HttpResponse:
     """Everything known about one deposit; an htmx request gets the refunds section alone."""
     deposit = get_object_or_404(
-        Deposit.objects.select_related("sub_client", "assignee"), flashfx_id=flashfx_id
+        Deposit.objects.select_related("sub_client", "assignee").flashfx_id(flashfx_id)
     )
     context = _refunds_context(request, deposit)
     context["timeline"] = deposit_timeline(deposit=deposit, user=request.user)
@@ -60,7 +60,7 @@ def deposit_detail(request: HttpRequest, flashfx_id: str) -> HttpResponse:
 @permission_required(refunds.REJECT_PERMISSION, raise_exception=True)
 def deposit_reject(request: HttpRequest, flashfx_id: str) -> HttpResponse:
     """The reject form: reason, amount, where the money goes; POST needs a fresh step-up."""
-    deposit = get_object_or_404(Deposit, flashfx_id=flashfx_id)
+    deposit = get_object_or_404(Deposit.objects.flashfx_id(flashfx_id))
     if request.method == "POST":
         return _reject(request, deposit)
     form = RefundForm(deposit=deposit)

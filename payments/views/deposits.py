@@ -101,7 +101,7 @@ ACTIONS = ("assign", "unassign", "note", "accept", "flag")
 @require_POST
 @permission_required("payments.review_deposit", raise_exception=True)
 def deposit_review(request: HttpRequest, flashfx_id: str, action: str) -> HttpResponse:
-    deposit = get_object_or_404(Deposit, flashfx_id=flashfx_id)
+    deposit = get_object_or_404(Deposit.objects.flashfx_id(flashfx_id))
     if action not in ACTIONS:
         return HttpResponseBadRequest(
             f"Unknown review action {action!r}: use one of {', '.join(ACTIONS)}."

@@ -175,7 +175,7 @@ def match_decide(
 ) -> HttpResponse:
     """Confirm or refuse a near match; htmx gets the match panel back, a form post the deposit
     page (or the page it came from, `next`, when that is one of ours)."""
-    deposit = get_object_or_404(Deposit, flashfx_id=flashfx_id)
+    deposit = get_object_or_404(Deposit.objects.flashfx_id(flashfx_id))
     proposal = get_object_or_404(MatchProposal, pk=proposal_id, deposit=deposit)
     decide = DECISIONS.get(decision)
     if decide is None:
