@@ -83,7 +83,17 @@ def add(deltas: dict[Key, Decimal]) -> None:
         for (source, currency, hour), amount in sorted(deltas.items())  # one lock order
     ]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        if connection.vendor == "postgresql":
+            # One statement for the whole batch, its rows as four arrays: a sync window
+            # touches a hundred hours, and one upsert each costs a round of the protocol.
+            cursor.execute(
+                f"INSERT INTO {table} (source, currency, hour, amount) "  # noqa: S608 - our own table
+                "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[], %s::numeric[]) "
+                f"ON CONFLICT (hour, source, currency) DO UPDATE SET amount = {table}.amount + excluded.amount",
+                [list(column) for column in zip(*params, strict=True)],
+            )
+        else:
+            cursor.executemany(sql, params)
 
 
 def _models() -> list[type[Mirror]]:
