@@ -27,6 +27,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -112,18 +113,25 @@ def _updates_for_observation(name: str, labels: tuple[str, ...], seconds: float)
     yield name, f"{base}|in={bucket}", 1.0
 
 
-def _write(updates: list[tuple[str, str, float]]) -> None:
+def _write(updates: list[tuple[str, str, float]], riders: list[Rider] | None = None) -> None:
     global _redis_failed, _redis_failed_at
+    riders = riders or []
     if not settings.REDIS_URL:
         _local.add(updates)
+        _settle(riders, NOT_SENT)
         return
     if time.monotonic() - _redis_failed_at < RETRY_AFTER_SECONDS:
-        return  # Redis failed moments ago: lose the figure now rather than wait on it again
+        _settle(
+            riders, None
+        )  # Redis failed moments ago: lose the figure now rather than wait on it again
+        return
     try:
         pipe = _redis().pipeline(transaction=False)
         for family, field, amount in updates:
             pipe.hincrbyfloat(KEY + family, field, amount)
-        pipe.execute()
+        for rider in riders:
+            rider.command(pipe)
+        results = pipe.execute()
         if _redis_failed:
             log.info("metrics: Redis is back; figures are counted again")
         _redis_failed = False
@@ -136,6 +144,19 @@ def _write(updates: list[tuple[str, str, float]]) -> None:
                 exc_info=True,
             )
         _redis_failed = True
+        _settle(riders, NOT_SENT)
+        return
+    for rider, result in zip(riders, results[len(updates) :], strict=True):
+        _settle([rider], result)
+
+
+def _settle(riders: list[Rider], result: Any) -> None:
+    """Each rider's answer; NOT_SENT when its command was not sent (it then does its own work)."""
+    for rider in riders:
+        try:
+            rider.done(result)
+        except Exception:
+            log.exception("metrics: a command riding on the request's write failed afterwards")
 
 
 def count(name: str, *labels: str, amount: float = 1.0) -> None:
@@ -143,6 +164,32 @@ def count(name: str, *labels: str, amount: float = 1.0) -> None:
 
 
 REQUEST_COUNTS = "_metrics_counts"  # the request attribute counts wait in until it is answered
+REQUEST_RIDERS = "_metrics_riders"  # and the Redis commands that ride with them
+
+
+NOT_SENT: Any = type("NotSent", (), {"__repr__": lambda self: "NOT_SENT"})()
+
+
+@dataclass(frozen=True)
+class Rider:
+    """A Redis command of the app's own, sent in the request's one metrics write (a round trip
+    saved on the hot path), and what to do with its answer: `done(result)`, or
+    `done(NOT_SENT)` when it could not be sent (no Redis, Redis failing), so that the caller
+    does its own work."""
+
+    command: Callable[[Any], Any]  # adds the command to a redis-py pipeline
+    done: Callable[[Any], None]
+
+
+def ride_with_request(request: HttpRequest, rider: Rider) -> None:
+    """Send `rider` with the request's metrics write, when the request is answered. A request
+    that did not come through MetricsMiddleware has no such write: the rider is settled at once
+    with NOT_SENT."""
+    riders = getattr(request, REQUEST_RIDERS, None)
+    if riders is None:
+        _settle([rider], NOT_SENT)
+        return
+    riders.append(rider)
 
 
 def count_with_request(request: HttpRequest, name: str, *labels: str) -> None:
@@ -163,11 +210,13 @@ def record(
     seconds: float,
     *,
     also: list[tuple[str, str, float]] | None = None,
+    riders: list[Rider] | None = None,
 ) -> None:
-    """One event counted and its duration observed (and `also`'s counts), in one write."""
+    """One event counted and its duration observed (and `also`'s counts, and `riders`'
+    commands), in one write."""
     updates = [(counter, _field(counter_labels), 1.0), *(also or [])]
     updates += list(_updates_for_observation(histogram, hist_labels, seconds))
-    _write(updates)
+    _write(updates, riders)
 
 
 def _read(family: str) -> dict[str, float]:
@@ -189,7 +238,14 @@ class MetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        response = self.get_response(request)
+        riders: list[Rider] = []
+        setattr(request, REQUEST_RIDERS, riders)
+        try:
+            response = self.get_response(request)
+        finally:
+            # What rides from now on (an on-commit callback run after the answer, as in a
+            # request-wide transaction) finds no write to join, and does its own work.
+            setattr(request, REQUEST_RIDERS, None)
         match = getattr(request, "resolver_match", None)
         route = (match.view_name if match else "") or "unmatched"
         if route != "metrics":  # the scrape itself is not traffic
@@ -200,7 +256,10 @@ class MetricsMiddleware:
                 (route,),
                 time.perf_counter() - started,
                 also=getattr(request, REQUEST_COUNTS, None),
+                riders=riders,
             )
+        else:
+            _settle(riders, NOT_SENT)
         return response
 
 

@@ -302,6 +302,14 @@ if DATABASE_URL := env_str("DATABASE_URL", default=""):
     }
     # One test database per test run, so that two runs on one machine never drop each other's.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+    # psycopg prepares a statement a connection runs often (from its 5th run) on the cursors
+    # that bind on the server (mirrors/insert.py bound_cursor: the webhook receiver's INSERT);
+    # Django's own cursors never do. A pooler that hands one connection to many clients per
+    # transaction (PgBouncer before 1.21 in transaction mode) loses them: turn it off there.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+            5 if env_bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+        )
 else:
     DATABASES = {
         "default": {

@@ -10,6 +10,9 @@ from . import views
 from .middleware import public
 
 urlpatterns = [
+    # First: FlashFX's receiver (webhooks/flashfx/, public, CSRF-exempt) is the busiest route,
+    # and Django tries the patterns in order. Also webhooks/events/ (staff).
+    path("webhooks/", include("webhooks.urls")),
     path("", views.dashboard, name="dashboard"),
     path("accounts/", include("backoffice.accounts_urls")),
     path("audit/", views.audit_trail, name="audit-trail"),
@@ -41,6 +44,4 @@ urlpatterns = [
     # deposits/, payouts/, payments/, exports/
     path("", include("payments.urls")),
     path("parties/", include("parties.urls")),
-    # webhooks/events/ (staff) and FlashFX's receiver webhooks/flashfx/ (public, CSRF-exempt)
-    path("webhooks/", include("webhooks.urls")),
 ]

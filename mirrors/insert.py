@@ -124,7 +124,7 @@ def insert_values(
         if returning
         else ""
     )
-    numbered = connection.vendor == "postgresql"  # see _cursor
+    numbered = connection.vendor == "postgresql"  # see bound_cursor
     per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, _max_parameters() // len(fields)))
     out: list[tuple] = []
     batch: list[Any] = []
@@ -134,7 +134,7 @@ def insert_values(
         nonlocal batch, count
         if not count:
             return
-        with _cursor() as cursor:
+        with bound_cursor() as cursor:
             cursor.execute(head + _values(count, len(fields), numbered) + tail, batch)
             if returning:
                 out.extend(map(tuple, cursor.fetchall()))
@@ -178,15 +178,25 @@ def _copy(
             copy.write_row([adapt(value) for adapt, value in zip(adapters, row, strict=True)])
 
 
-def _cursor() -> Any:
-    """A cursor for a long multi-row INSERT.
+def placeholders(count: int, *, start: int = 1) -> str:
+    """`count` placeholders for a statement run by `bound_cursor()`: $1... on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return ", ".join(["%s"] * count)
+    return ", ".join(f"${n}" for n in range(start, start + count))
 
-    On PostgreSQL, psycopg finds the %s placeholders of a statement by a regular expression in
-    Python, and caches the result only for statements under 4 KiB: for a thousand rows of
-    twenty columns that search costs several times the insert itself (bulk_create pays it
-    too). psycopg's RawCursor takes PostgreSQL's own $1 placeholders and sends the values
-    beside the statement; opened on the same connection, so in the same transaction, and
-    wrapped as Django wraps its own cursors (errors raised as django.db's, queries logged).
+
+def bound_cursor() -> Any:
+    """A cursor that sends the values beside the statement, on PostgreSQL; Django's own
+    elsewhere. Its statements take `placeholders()`.
+
+    Django's psycopg cursors bind on the client: psycopg finds the %s placeholders by a regular
+    expression in Python (cached only for statements under 4 KiB: a thousand rows of twenty
+    columns cost several times the insert itself; bulk_create pays it too), and quotes each
+    value into the text, so PostgreSQL parses and plans every statement afresh. psycopg's
+    RawCursor takes PostgreSQL's own $1 placeholders, sends the values apart, and prepares a
+    statement run often on the connection (webhooks/receiving.py's INSERT). Opened on the same
+    connection, so in the same transaction, and wrapped as Django wraps its own cursors
+    (errors raised as django.db's, queries logged).
     """
     if connection.vendor != "postgresql":
         return connection.cursor()

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -28,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backoffice.http import client_ip as forwarded_client_ip
+from mirrors.insert import bound_cursor, placeholders
 
 from . import tasks
 from .models import InboundEvent, QuarantineTally
@@ -171,8 +173,15 @@ STATUS_FOR_REASON = {
 UNPROVEN = frozenset((*STATUS_FOR_REASON, Reason.TOO_LARGE))
 
 
-def receive(*, body: bytes, headers: dict[str, str], remote_addr: str | None) -> Receipt:
-    """Store the request as one row, whatever it holds, then say what to answer."""
+def receive(
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    remote_addr: str | None,
+    hand_off: Callable[[int], None] = tasks.hand_off,
+) -> Receipt:
+    """Store the request as one row, whatever it holds, then say what to answer; a new event
+    is given to `hand_off` once committed (the view's rides with its answer)."""
     headers = {k.lower(): v for k, v in headers.items()}
     reason, payload = _verdict(body, headers, remote_addr)
     status_code = STATUS_FOR_REASON.get(reason, 400)
@@ -206,7 +215,7 @@ def receive(*, body: bytes, headers: dict[str, str], remote_addr: str | None) ->
         return Receipt(status_code, event_id, reason)
     if event_id is None:
         return _repeat(row)
-    transaction.on_commit(lambda: tasks.hand_off(event_id))
+    transaction.on_commit(lambda: hand_off(event_id))
     return Receipt(200, event_id, "received")
 
 
@@ -273,9 +282,7 @@ def _tally_sql() -> str:
 
 def _repeat(row: dict) -> Receipt:
     """A request id we already hold: the same body is a retry (2xx, not processed again)."""
-    with (
-        connection.cursor() as cursor
-    ):  # raw, like the INSERT: the ORM's query building cost more than the query
+    with bound_cursor() as cursor:  # raw, like the INSERT: the ORM's query building cost more
         cursor.execute(_original_sql(), [row["request_id"]])
         original = cursor.fetchone()
     if original is not None and original[1] == row["body_sha256"]:
@@ -327,11 +334,16 @@ _COLUMNS = (
 def _insert_sql() -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(InboundEvent._meta.get_field(c).column) for c in _COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_COLUMNS))
+    values = placeholders(len(_COLUMNS))  # bound on the server, prepared (bound_cursor)
     return (
-        f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (our identifiers, bound values)
+        f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({columns}) VALUES ({values}) "  # noqa: S608 (our identifiers, bound values)
         f"ON CONFLICT DO NOTHING RETURNING {quote('id')}"
     )
+
+
+@cache
+def _fields() -> tuple[tuple[str, Any], ...]:
+    return tuple((c, InboundEvent._meta.get_field(c)) for c in _COLUMNS)
 
 
 @cache
@@ -340,17 +352,15 @@ def _original_sql() -> str:
     quote, table = connection.ops.quote_name, InboundEvent._meta.db_table
     return (
         f"SELECT {quote('id')}, {quote('body_sha256')} FROM {quote(table)} "  # noqa: S608 (our identifiers, bound values)
-        f"WHERE {quote('request_id')} = %s AND {quote('accepted')}"
+        f"WHERE {quote('request_id')} = {placeholders(1)} AND {quote('accepted')}"
     )
 
 
 def insert(row: dict) -> int | None:
     """One INSERT; None when the accepted row for this request id already exists."""
     values = {**row, "received_at": timezone.now(), "attempts": 0, "last_error": "", "outcome": ""}
-    params = [
-        InboundEvent._meta.get_field(c).get_db_prep_save(values[c], connection) for c in _COLUMNS
-    ]
-    with connection.cursor() as cursor:
+    params = [field.get_db_prep_save(values[c], connection) for c, field in _fields()]
+    with bound_cursor() as cursor:
         cursor.execute(_insert_sql(), params)
         found = cursor.fetchone()
     return found[0] if found else None

@@ -15,6 +15,9 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.db import connection
+from django.http import HttpRequest
+
+from backoffice import metrics
 
 from . import backlog, processing, silence
 
@@ -38,6 +41,31 @@ def hand_off(event_id: int) -> None:
         log.exception("could not enqueue webhook event %s; the sweeper will pick it up", event_id)
 
 
+def hand_off_with_answer(request: HttpRequest, event_id: int) -> None:
+    """`hand_off` for the receiving view: the coalesced hand-off's SET NX goes with the
+    request's one Redis write (MetricsMiddleware), when the answer is ready; the row was
+    committed before, as the drain needs. Not sent (no Redis, Redis failing, no middleware):
+    `hand_off` as usual."""
+    if settings.FLASHFX_WEBHOOK_HANDOFF != "coalesced" or not settings.REDIS_URL:
+        hand_off(event_id)
+        return
+    flag = drain_flag()
+
+    def done(was_set: Any) -> None:
+        if was_set is metrics.NOT_SENT:
+            hand_off(event_id)
+        elif was_set:
+            try:
+                drain_inbound_events.delay()
+            except Exception:
+                log.exception(
+                    "could not enqueue the webhook drain for event %s; the sweeper will pick it up",
+                    event_id,
+                )
+
+    metrics.ride_with_request(request, metrics.Rider(command=flag.set_in, done=done))
+
+
 @dataclass(frozen=True)
 class DrainFlag:
     """'A drain task is queued and has not started': a Redis key with an expiry, so that a
@@ -49,6 +77,10 @@ class DrainFlag:
 
     def set(self, *, nx: bool) -> bool:
         return bool(self.client.set(self.key, b"1", nx=nx, ex=self.ttl))
+
+    def set_in(self, pipe: Any) -> Any:
+        """The same SET NX, added to a pipeline (its answer: True when it set the flag)."""
+        return pipe.set(self.key, b"1", nx=True, ex=self.ttl)
 
     def clear(self) -> None:
         self.client.delete(self.key)

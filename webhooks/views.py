@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from backoffice import metrics
 
-from . import receiving
+from . import receiving, tasks
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,12 @@ def flashfx_webhook(request: HttpRequest) -> JsonResponse:
                     size=len(body), headers=headers, remote_addr=remote_addr
                 )
             else:
-                receipt = receiving.receive(body=body, headers=headers, remote_addr=remote_addr)
+                receipt = receiving.receive(
+                    body=body,
+                    headers=headers,
+                    remote_addr=remote_addr,
+                    hand_off=lambda event_id: tasks.hand_off_with_answer(request, event_id),
+                )
     except Error:  # DatabaseError, and InterfaceError for a connection that went away
         # Nothing is durable, so nothing is acknowledged: FlashFX retries (6 s, 60 s, 600 s).
         log.exception("webhook not stored: database unavailable")

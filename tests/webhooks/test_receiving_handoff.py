@@ -18,6 +18,7 @@ import pytest
 import redis
 from processing_support import signed_post
 
+from backoffice import metrics
 from webhooks import backlog, processing, tasks
 from webhooks.models import InboundEvent
 
@@ -214,3 +215,23 @@ def test_a_hand_off_setting_that_cannot_work_stops_start_up(environ, message):
 def test_the_default_hand_off_follows_redis(settings):
     handoff = settings.FLASHFX_WEBHOOK_HANDOFF
     assert handoff == ("coalesced" if settings.REDIS_URL else "per-event")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_the_flag_rides_with_the_answers_metrics_write(
+    client, settings, coalesced, published, monkeypatch
+):
+    """As in production (no request-wide transaction): the row commits inside the view, and the
+    drain flag's SET NX goes in the request's one Redis write instead of a round trip of its own."""
+    monkeypatch.setattr(metrics, "_redis_client", None)  # connects to this test's REDIS_URL
+    drains, _, _ = published
+    with patch.object(
+        tasks.DrainFlag, "set", side_effect=AssertionError("a round trip of its own")
+    ):
+        for i in range(3):
+            body = json.dumps({"event": "test", "id": f"{i:024x}"}).encode()
+            response = signed_post(client, settings, body, f"ride-{i}")
+            assert response.json() == {"status": "received"}
+
+    assert drains.call_count == 1  # the first found no drain queued; the others found the flag
+    assert coalesced.client.get(coalesced.key) == b"1"
