@@ -143,9 +143,12 @@ def main() -> None:
         token = client.login().token
         query = OPERATIONS["Deposits"].text
 
-        def sync_once(window_max: int, since: datetime | None = None) -> tuple[int, float]:
+        def empty_mirror() -> None:
             Deposit.objects.all().delete()
             SyncRun.objects.all().delete()
+
+        def sync_once(window_max: int, since: datetime | None = None) -> tuple[int, float]:
+            empty_mirror()
             settings.FLASHFX_SYNC_WINDOW_MAX_ROWS = window_max
             started = time.perf_counter()
             run = sync_entity(client=client, entity="deposits", since=since, full=since is None)
@@ -184,6 +187,7 @@ def main() -> None:
             return
 
         def peak(window_max: int, since: datetime | None = None) -> tuple[int, float]:
+            empty_mirror()  # before tracing: deleting the last run's rows loads them all
             tracemalloc.start()
             created, _ = sync_once(window_max, since)
             _, top = tracemalloc.get_traced_memory()
