@@ -124,7 +124,7 @@ def insert_values(
         if returning
         else ""
     )
-    numbered = connection.vendor == "postgresql"  # see bound_cursor
+    style = _placeholder_style()
     per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, _max_parameters() // len(fields)))
     out: list[tuple] = []
     batch: list[Any] = []
@@ -134,8 +134,8 @@ def insert_values(
         nonlocal batch, count
         if not count:
             return
-        with bound_cursor() as cursor:
-            cursor.execute(head + _values(count, len(fields), numbered) + tail, batch)
+        with bound_cursor() if style != "qmark" else _sqlite_cursor() as cursor:
+            cursor.execute(head + _values(count, len(fields), style) + tail, batch)
             if returning:
                 out.extend(map(tuple, cursor.fetchall()))
         batch, count = [], 0
@@ -149,11 +149,30 @@ def insert_values(
     return out
 
 
+def _placeholder_style() -> str:
+    if connection.vendor == "postgresql":
+        return "numbered"  # bound_cursor
+    if connection.vendor == "sqlite" and not connection.queries_logged:
+        return "qmark"  # _sqlite_cursor
+    return "format"  # Django's own cursor
+
+
+def _sqlite_cursor() -> Any:
+    """sqlite3's own cursor, wrapped as Django wraps its own (errors, execute wrappers), for
+    statements written with sqlite3's "?": Django's SQLite cursor turns each %s into "?" by a
+    regular expression over the statement, thousands of them for a window of new rows.
+    (With queries logged, Django's own cursor and %s: its log formats the statement with %.)"""
+    connection.ensure_connection()
+    return connection.make_cursor(connection.connection.cursor())
+
+
 @functools.lru_cache(maxsize=32)
-def _values(rows: int, columns: int, numbered: bool) -> str:
-    """The VALUES list's placeholders: %s for Django's cursors, $1... for psycopg's raw one."""
-    if not numbered:
-        return ", ".join(["(" + ", ".join(["%s"] * columns) + ")"] * rows)
+def _values(rows: int, columns: int, style: str) -> str:
+    """The VALUES list's placeholders: %s for Django's cursors, ? for sqlite3's, $1... for
+    psycopg's raw one."""
+    if style != "numbered":
+        mark = "?" if style == "qmark" else "%s"
+        return ", ".join(["(" + ", ".join([mark] * columns) + ")"] * rows)
     return ", ".join(
         "(" + ", ".join(f"${row * columns + col}" for col in range(1, columns + 1)) + ")"
         for row in range(rows)
