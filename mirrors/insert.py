@@ -290,16 +290,21 @@ def create_many(model: type[models.Model], objs: Sequence[models.Model], *, key:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [model._meta.db_table, pk.column, len(objs)],
+                [connection.ops.quote_name(model._meta.db_table), pk.column, len(objs)],
             )
             keys = [row[0] for row in cursor.fetchall()]
-        for obj, new_key in zip(objs, keys, strict=True):
-            obj.pk = new_key
         insert_values(
             model,
             [pk.attname, *columns],
-            ([obj.pk, *(read(obj) for read in readers)] for obj in objs),
+            (
+                [new_key, *(read(obj) for read in readers)]
+                for obj, new_key in zip(objs, keys, strict=True)
+            ),
         )
+        # Given only once written: a failed COPY leaves the instances without keys, as
+        # bulk_create does.
+        for obj, new_key in zip(objs, keys, strict=True):
+            obj.pk = new_key
         for obj in objs:
             obj._state.adding = False
             obj._state.db = alias

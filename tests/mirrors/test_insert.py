@@ -144,3 +144,13 @@ def test_lookups_by_flashfx_id_can_use_the_unique_index(how):
     plan = rows.order_by().explain()
 
     assert "flashfx_id_uniq" in plan, plan
+
+
+def test_a_batch_that_fails_leaves_its_instances_without_keys():
+    create_many(Deposit, [deposit("first", None)], key="flashfx_id")
+    rows = [deposit("second", None), deposit("first", None)]
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        create_many(Deposit, rows, key="flashfx_id")
+
+    assert [row.pk for row in rows] == [None, None]
