@@ -94,3 +94,20 @@ def point_app_at_nothing(settings, retry_budget_seconds: float = 0.3) -> None:
         port = s.getsockname()[1]  # closed again when the block ends
     point_app_at(settings, f"http://127.0.0.1:{port}/")
     settings.FLASHFX_QUERY_RETRY_BUDGET_SECONDS = retry_budget_seconds
+
+
+def spare_redis(database: int) -> str:
+    """A Redis database of the tests' own on the machine's Redis (REDIS_URL's server, else the
+    local one); the test is skipped when there is none."""
+    import os
+
+    import redis
+
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    spare = f"{base}/{database}"
+    try:
+        redis.Redis.from_url(spare, socket_connect_timeout=1).ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {spare} (it runs on every developer and CI machine)")
+    return spare

@@ -14,6 +14,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.http import HttpResponse
+from harness import spare_redis
 from prometheus_client.parser import text_string_to_metric_families
 from staff import make_staff, sign_in
 
@@ -261,16 +262,6 @@ def test_after_a_failure_a_process_waits_before_trying_redis_again(client, setti
 # --- Commands that ride with a request's write (metrics.Rider) ---------------------------------
 
 
-def a_spare_redis() -> str:
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
-    url = f"{url.rsplit('/', 1)[0] if url.count('/') > 2 else url}/12"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {url} (it runs on every developer and CI machine)")
-    return url
-
-
 def riding_view(answers: list, key: str):
     """A view that sends one SET with its request's metrics write."""
 
@@ -285,7 +276,7 @@ def riding_view(answers: list, key: str):
 
 
 def test_a_rider_goes_in_the_requests_one_write_and_hears_its_answer(rf, settings):
-    settings.REDIS_URL = a_spare_redis()
+    settings.REDIS_URL = spare_redis(12)
     key, answers = f"rider-test-{os.getpid()}", []
     store = redis.Redis.from_url(settings.REDIS_URL)
     store.delete(key)
@@ -299,7 +290,7 @@ def test_a_rider_goes_in_the_requests_one_write_and_hears_its_answer(rf, setting
 
 
 def test_a_rider_with_no_write_to_join_is_told_it_was_not_sent(rf, settings):
-    settings.REDIS_URL = a_spare_redis()
+    settings.REDIS_URL = spare_redis(12)
     answers: list = []
     riding_view(answers, "never-set")(rf.get("/"))  # no MetricsMiddleware: no write to join
     assert answers == [metrics.NOT_SENT]
@@ -315,7 +306,7 @@ def test_a_rider_with_no_write_to_join_is_told_it_was_not_sent(rf, settings):
 
 def test_a_rider_that_arrives_after_the_answer_is_not_left_waiting(rf, settings):
     """An on-commit callback of a request-wide transaction runs after the answer."""
-    settings.REDIS_URL = a_spare_redis()
+    settings.REDIS_URL = spare_redis(12)
     late: list = []
     request = rf.get("/")
     metrics.MetricsMiddleware(lambda r: HttpResponse("ok"))(request)

@@ -15,7 +15,7 @@ import sys
 from unittest.mock import patch
 
 import pytest
-import redis
+from harness import spare_redis
 from processing_support import signed_post
 
 from backoffice import metrics
@@ -23,22 +23,11 @@ from webhooks import backlog, processing, tasks
 from webhooks.models import InboundEvent
 
 Status = InboundEvent.Status
-REDIS = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
-
-
-def spare_redis() -> str:
-    base = REDIS.rsplit("/", 1)[0] if REDIS.count("/") > 2 else REDIS
-    url = f"{base}/13"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {url} (it runs on every developer and CI machine)")
-    return url
 
 
 @pytest.fixture
 def coalesced(settings):
-    settings.REDIS_URL = spare_redis()
+    settings.REDIS_URL = spare_redis(13)
     settings.FLASHFX_WEBHOOK_HANDOFF = "coalesced"
     tasks.drain_flag.cache_clear()
     tasks.drain_flag().clear()
