@@ -1,9 +1,10 @@
 """What follows FlashFX's news about deposits, whatever brought it (sync, webhook, reply).
 
 DEPOSITS.on_change (payments/mirrors.py) calls `deposits_changed` in the transaction that
-applied the news: a new deposit is checked for a third-party payer and matched to what it pays
-for; a status move carries our refund forward, and a deposit FlashFX cancels or refunds in full
-gives its expected payment back. Both commit with the mirror row or not at all.
+applied the news: a new deposit (marked third-party or not before it was written,
+DEPOSITS.prepare_new) is matched to what it pays for; a status move carries our refund
+forward, and a deposit FlashFX cancels or refunds in full gives its expected payment back.
+Both commit with the mirror row or not at all.
 """
 
 from __future__ import annotations

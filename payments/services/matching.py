@@ -1,11 +1,10 @@
 """Matching deposits to the payments staff expect, and marking third-party payers.
 
-When a deposit is first mirrored (DEPOSITS.on_change -> arrivals.deposits_changed, in the
-transaction that writes the row), `deposits_arrived`:
-
-1. marks it third-party when its payer name is like neither the company's names
-   (settings.COMPANY_NAMES) nor the sub-client it was paid to (payments/services/names.py);
-2. matches it: an unmatched expectation with the same reference (`reference_key`: case,
+1. Before a deposit is first mirrored (DEPOSITS.prepare_new, so that the row is written once),
+   `mark_new_deposits` marks it third-party when its payer name is like neither the company's
+   names (settings.COMPANY_NAMES) nor the sub-client it was paid to (payments/services/names.py).
+2. Once written (DEPOSITS.on_change -> arrivals.deposits_changed, in the same transaction),
+   `deposits_arrived` matches it: an unmatched expectation with the same reference (`reference_key`: case,
    spaces and separators such as "-" or "/" do not count) and the same amount (same
    currency; the same sub-client when the expectation names one) is linked to it at once, and
    its review state moves to "matched" with no person involved. Otherwise near matches (the
@@ -92,42 +91,22 @@ def payer_is_third_party(deposit: Deposit, sub_client_names: Sequence[str] = ())
     return not names.matches_any(deposit.sender_account_name, own)
 
 
-def third_party_marks(deposits: Sequence[Deposit]) -> dict[bool, list[Deposit]]:
-    """Set each deposit's third-party mark from its payer's name; the deposits whose mark
-    changed, by their new mark. Writes nothing."""
+def mark_new_deposits(deposits: Sequence[Deposit]) -> None:
+    """Set each deposit's third-party mark from its payer's name, on the rows about to be
+    mirrored (DEPOSITS.prepare_new): written with the row, not by an UPDATE after it. A
+    derivation from FlashFX's data by the system, not a staff action: no audit event, as for
+    the mirror's own columns. Nobody chose it, and the same data gives it again."""
     ids = {d.sub_client_id for d in deposits if d.sub_client_id}
-    sub_clients: dict[int | None, tuple[str, ...]] = (
-        {
-            pk: (full, legal)
-            for pk, full, legal in SubClient.objects.filter(pk__in=ids).values_list(
-                "pk", "full_name", "legal_name"
-            )
-        }
-        if ids
-        else {}
-    )
-    marks: dict[bool, list[Deposit]] = {True: [], False: []}
+    sub_clients: dict[int | None, tuple[str, ...]] = {
+        pk: (full, legal)
+        for pk, full, legal in SubClient.objects.filter(pk__in=ids).values_list(
+            "pk", "full_name", "legal_name"
+        )
+    }
     for deposit in deposits:
-        third_party = payer_is_third_party(deposit, sub_clients.get(deposit.sub_client_id, ()))
-        if third_party != deposit.third_party:
-            marks[third_party].append(deposit)
-            deposit.third_party = third_party
-    return marks
-
-
-def mark_new_deposits(deposits: list[Deposit]) -> None:
-    """Deposits about to be mirrored get their mark before the insert (DEPOSITS.prepare_new):
-    one write per row, not an insert and then an update."""
-    third_party_marks(deposits)
-
-
-def _mark_third_party(deposits: Sequence[Deposit]) -> None:
-    for third_party, marked in third_party_marks(deposits).items():
-        if marked:
-            # A derivation from FlashFX's data by the system, not a staff action: written
-            # straight to our own column (Deposit.OWN_FIELDS) with no audit event, as the
-            # mirror's own columns are. Nobody chose it, and the same data gives it again.
-            Deposit.objects.filter(pk__in=[d.pk for d in marked]).update(third_party=third_party)
+        deposit.third_party = payer_is_third_party(
+            deposit, sub_clients.get(deposit.sub_client_id, ())
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,10 +266,9 @@ def _open_expectations_for(deposits: Sequence[Deposit]) -> list[ExpectedPayment]
 
 
 def deposits_arrived(*, deposits: list[Deposit]) -> None:
-    """Newly mirrored deposits: third-party marking, then the exact match (review state
-    matched) or near-match proposals. Runs in the mirroring transaction, which holds the rows'
-    locks already."""
-    _mark_third_party(deposits)
+    """Newly mirrored deposits (marked already by `mark_new_deposits`): the exact match
+    (review state matched) or near-match proposals. Runs in the mirroring transaction, which
+    holds the rows' locks already."""
     open_deposits = [d for d in deposits if _may_match(d)]
     if not open_deposits:
         return
