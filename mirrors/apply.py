@@ -23,6 +23,7 @@ the apps' own follow-ups (MirrorSpec.on_change).
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -186,14 +187,10 @@ def _new_row(model: type[Mirror], remote: Remote) -> Mirror:
     return build(*args)
 
 
-_COLUMNS: dict[type[Mirror], dict[str, Any]] = {}
-
-
+@functools.cache
 def _columns(model: type[Mirror]) -> dict[str, Any]:
     """attname -> field, for every concrete field, in the order Model(*args) takes them."""
-    if model not in _COLUMNS:
-        _COLUMNS[model] = {f.attname: f for f in model._meta.concrete_fields}
-    return _COLUMNS[model]
+    return {f.attname: f for f in model._meta.concrete_fields}
 
 
 Prepare = Callable[[list[Any]], None]

@@ -174,8 +174,7 @@ def _values(rows: int, columns: int, style: str) -> str:
         mark = "?" if style == "qmark" else "%s"
         return ", ".join(["(" + ", ".join([mark] * columns) + ")"] * rows)
     return ", ".join(
-        "(" + ", ".join(f"${row * columns + col}" for col in range(1, columns + 1)) + ")"
-        for row in range(rows)
+        "(" + placeholders(columns, start=row * columns + 1) + ")" for row in range(rows)
     )
 
 

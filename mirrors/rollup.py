@@ -62,17 +62,15 @@ def follow_many(pairs: Iterable[tuple[Iterable, Mirror | None]]) -> None:
 
 
 def add(deltas: dict[Key, Decimal]) -> None:
-    """Add each amount to its hour: one additive upsert per key (PostgreSQL and SQLite both
-    take ON CONFLICT ... DO UPDATE), so concurrent writers never lose each other's sums."""
+    """Add each amount to its hour by an additive upsert (PostgreSQL and SQLite both take
+    ON CONFLICT ... DO UPDATE), so concurrent writers never lose each other's sums."""
     if not deltas:
         return
     table = MoneyRollup._meta.db_table
     field = MoneyRollup._meta.get_field("hour")
     money = MoneyRollup._meta.get_field("amount")
-    sql = (
-        f"INSERT INTO {table} (source, currency, hour, amount) VALUES (%s, %s, %s, %s) "  # noqa: S608 - our own table
-        f"ON CONFLICT (hour, source, currency) DO UPDATE SET amount = {table}.amount + excluded.amount"
-    )
+    insert = f"INSERT INTO {table} (source, currency, hour, amount) "  # noqa: S608 - our own table
+    upsert = f" ON CONFLICT (hour, source, currency) DO UPDATE SET amount = {table}.amount + excluded.amount"
     params = [
         (
             source,
@@ -87,13 +85,13 @@ def add(deltas: dict[Key, Decimal]) -> None:
             # One statement for the whole batch, its rows as four arrays: a sync window
             # touches a hundred hours, and one upsert each costs a round of the protocol.
             cursor.execute(
-                f"INSERT INTO {table} (source, currency, hour, amount) "  # noqa: S608 - our own table
-                "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[], %s::numeric[]) "
-                f"ON CONFLICT (hour, source, currency) DO UPDATE SET amount = {table}.amount + excluded.amount",
+                insert  # noqa: S608 - our own table; every value is bound
+                + "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[], %s::numeric[])"
+                + upsert,
                 [list(column) for column in zip(*params, strict=True)],
             )
         else:
-            cursor.executemany(sql, params)
+            cursor.executemany(insert + "VALUES (%s, %s, %s, %s)" + upsert, params)
 
 
 def _models() -> list[type[Mirror]]:

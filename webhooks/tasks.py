@@ -24,15 +24,18 @@ from . import backlog, processing, silence
 log = logging.getLogger(__name__)
 
 
-def hand_off(event_id: int) -> None:
-    """After commit: make sure a worker will process the event (FLASHFX_WEBHOOK_HANDOFF)."""
+def hand_off(event_id: int, *, flag_was_set: bool | None = None) -> None:
+    """After commit: make sure a worker will process the event (FLASHFX_WEBHOOK_HANDOFF).
+
+    `flag_was_set`: the drain flag's SET NX was sent already, with the request's metrics
+    write (hand_off_with_answer), and this is its answer."""
     try:
         if settings.FLASHFX_WEBHOOK_HANDOFF == "coalesced":
             # One Redis SET NX instead of a Celery publish (~1 ms of CPU, the request's largest
             # cost in bench/webhooks.py): only the request that finds no drain queued publishes
             # one. The drain clears the flag before it looks for events, and this row is
             # committed before the flag is tried, so a drain that starts after us sees it.
-            if drain_flag().set(nx=True):
+            if drain_flag().set(nx=True) if flag_was_set is None else flag_was_set:
                 drain_inbound_events.delay()
         else:
             process_inbound_event.delay(event_id)
@@ -49,21 +52,11 @@ def hand_off_with_answer(request: HttpRequest, event_id: int) -> None:
     if settings.FLASHFX_WEBHOOK_HANDOFF != "coalesced" or not settings.REDIS_URL:
         hand_off(event_id)
         return
-    flag = drain_flag()
 
     def done(was_set: Any) -> None:
-        if was_set is metrics.NOT_SENT:
-            hand_off(event_id)
-        elif was_set:
-            try:
-                drain_inbound_events.delay()
-            except Exception:
-                log.exception(
-                    "could not enqueue the webhook drain for event %s; the sweeper will pick it up",
-                    event_id,
-                )
+        hand_off(event_id, flag_was_set=None if was_set is metrics.NOT_SENT else bool(was_set))
 
-    metrics.ride_with_request(request, metrics.Rider(command=flag.set_in, done=done))
+    metrics.ride_with_request(request, metrics.Rider(command=drain_flag().set_in, done=done))
 
 
 @dataclass(frozen=True)
