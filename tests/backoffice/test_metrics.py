@@ -153,12 +153,19 @@ def test_task_runs_by_outcome_and_duration(client):
 
 def test_flashfx_calls_by_operation_and_outcome(client, sandbox, settings):
     settings.FLASHFX_API_URL = sandbox.url
+    # A token of its own: with Redis, an earlier test of this worker may have left one for this
+    # sandbox, and then there would be no login to count.
+    settings.FLASHFX_TOKEN_KEY = f"flashfx:token:test-metrics-{os.getpid()}"
     flashfx_client.cache_clear()
     try:
         flashfx_client().balances()
     finally:
         flashfx_client().close()
         flashfx_client.cache_clear()
+        if settings.REDIS_URL:
+            redis.Redis.from_url(settings.REDIS_URL).delete(
+                settings.FLASHFX_TOKEN_KEY, f"{settings.FLASHFX_TOKEN_KEY}:login-lock"
+            )
     families = scrape(client)
     calls = families["backoffice_flashfx_calls"]
     assert value(calls, "backoffice_flashfx_calls_total", operation="Balances", outcome="ok") == 1
