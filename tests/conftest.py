@@ -179,6 +179,18 @@ def _suite_settings():
             client.delete(token_key, f"{token_key}:login-lock")
 
 
+@pytest.fixture(autouse=True)
+def _celery_joins_allowed():
+    """Celery keeps "a task is running here, joining a result would block" in one flag for the
+    whole process: an eager apply_async raises it and puts back what it found. Two threads
+    doing that at once (a live server's request and the test's own) can put it back raised,
+    and every later `.apply().get()` in this process then fails with "Never call result.get()
+    within a task!" (seen once on CI). Each test starts with the flag as a fresh process has it."""
+    from celery.result import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
 @pytest.fixture(scope="session")
 def webhook_receiver():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)

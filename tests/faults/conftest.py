@@ -90,6 +90,23 @@ def _reset_publisher() -> None:
     celery_app._after_fork()
 
 
+WORKER_LOG_LINES = 200  # per worker, in a failed test's report
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed fault test's report ends with what its workers logged (their last lines): a
+    wait that timed out on CI says nothing of why without them."""
+    outcome = yield
+    report = outcome.get_result()
+    pool = getattr(item, "funcargs", {}).get("workers")
+    if report.failed and isinstance(pool, Workers):
+        for worker in pool.started:
+            tail = worker.log().splitlines()[-WORKER_LOG_LINES:]
+            state = "alive" if worker.alive else f"exited {worker.process.returncode}"
+            report.sections.append((f"worker {worker.name} ({state})", "\n".join(tail)))
+
+
 @pytest.fixture
 def workers(transactional_db, settings, sandbox, broker_url, tmp_path):
     """Start real workers with `workers.start()`; each is SIGKILLed at the end if still up.
