@@ -31,6 +31,7 @@ from harness import (
     API_PASSWORD,
     DEPOSIT_SENDER,
     WEBHOOK_SECRET,
+    claimed_redis_database,
     loads,
     wait_until,
 )
@@ -189,6 +190,14 @@ def _celery_joins_allowed():
     from celery.result import _set_task_join_will_block
 
     _set_task_join_will_block(False)
+
+
+@pytest.fixture(scope="session")
+def claimed_redis_url():
+    """A database of the machine's Redis that no other test process uses while this one runs
+    (tests/harness.py claimed_redis_database); skipped without Redis."""
+    with claimed_redis_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -96,18 +97,75 @@ def point_app_at_nothing(settings, retry_budget_seconds: float = 0.3) -> None:
     settings.FLASHFX_QUERY_RETRY_BUDGET_SECONDS = retry_budget_seconds
 
 
-def spare_redis(database: int) -> str:
-    """A Redis database of the tests' own on the machine's Redis (REDIS_URL's server, else the
-    local one); the test is skipped when there is none."""
+# --- A Redis database of this test process's own ---------------------------------------------
+#
+# Databases 1-15 of the machine's Redis are shared by every test process on it: the xdist
+# workers of a run, and other runs at the same time. A test that needs a database to itself (a
+# worker's broker, make prod-local's processes, keys it reads back) claims one for the whole
+# process: SET NX of a claim key that expires, in a database holding nothing else, or only what
+# an earlier test process left behind (marked, so it is known to be ours to clear). Numbers
+# fixed in tests collided: make prod-local's test flushed database 15 while a fault test's
+# workers used it as their broker, and each side's worker took the other's tasks.
+
+REDIS_CLAIM_KEY = "flashfx-backoffice:test-claim"
+REDIS_MARK_KEY = "flashfx-backoffice:test-leftovers"  # stays if a test process dies
+REDIS_CLAIM_SECONDS = 6 * 3600
+
+
+def redis_server_url() -> str:
+    """The machine's Redis: REDIS_URL's server, else the local one (every developer and CI
+    machine runs it), without a database number."""
     import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
+    return urlunsplit(urlsplit(url)._replace(path=""))
+
+
+def clear_redis_database(client) -> None:
+    """Remove everything but the claim (FLUSHDB would drop that too)."""
+    for key in client.scan_iter():
+        if key != REDIS_CLAIM_KEY.encode():
+            client.delete(key)
+
+
+@contextmanager
+def claimed_redis_database() -> Iterator[str]:
+    """The URL of a Redis database of this process's own, found empty (or holding only marked
+    leftovers, cleared) and kept until the block ends, emptied again. Skips the test when there
+    is no Redis; fails when no database is free."""
+    import os
+    import uuid
+    from urllib.parse import urlsplit
 
     import redis
 
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
-    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    spare = f"{base}/{database}"
+    server = redis_server_url()
     try:
-        redis.Redis.from_url(spare, socket_connect_timeout=1).ping()
+        redis.Redis.from_url(server, socket_connect_timeout=1).ping()
     except redis.ConnectionError:
-        pytest.skip(f"no Redis at {spare} (it runs on every developer and CI machine)")
-    return spare
+        pytest.skip(f"no Redis at {server} (it runs on every developer and CI machine)")
+    in_use = int(urlsplit(os.environ.get("REDIS_URL", "")).path.lstrip("/") or 0)
+    token = f"{os.getpid()}-{uuid.uuid4().hex}".encode()
+    for db in range(15, 0, -1):
+        if db == in_use:
+            continue
+        client = redis.Redis.from_url(f"{server}/{db}")
+        if client.set(REDIS_CLAIM_KEY, token, nx=True, ex=REDIS_CLAIM_SECONDS):
+            others = {k for k in client.scan_iter() if k != REDIS_CLAIM_KEY.encode()}
+            if not others or REDIS_MARK_KEY.encode() in others:
+                break
+            client.delete(REDIS_CLAIM_KEY)  # ours, just set: someone else uses this database
+        client.close()
+    else:
+        pytest.fail("no free Redis database (1-15) left for this test process")
+    clear_redis_database(client)
+    client.set(REDIS_MARK_KEY, "1")
+    try:
+        yield f"{server}/{db}"
+    finally:
+        clear_redis_database(client)
+        client.delete(REDIS_MARK_KEY)
+        if client.get(REDIS_CLAIM_KEY) == token:
+            client.delete(REDIS_CLAIM_KEY)
+        client.close()

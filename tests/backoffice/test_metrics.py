@@ -14,7 +14,6 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.http import HttpResponse
-from harness import spare_redis
 from prometheus_client.parser import text_string_to_metric_families
 from staff import make_staff, sign_in
 
@@ -282,8 +281,10 @@ def riding_view(answers: list, key: str):
     return view
 
 
-def test_a_rider_goes_in_the_requests_one_write_and_hears_its_answer(rf, settings):
-    settings.REDIS_URL = spare_redis(12)
+def test_a_rider_goes_in_the_requests_one_write_and_hears_its_answer(
+    rf, settings, claimed_redis_url
+):
+    settings.REDIS_URL = claimed_redis_url
     key, answers = f"rider-test-{os.getpid()}", []
     store = redis.Redis.from_url(settings.REDIS_URL)
     store.delete(key)
@@ -296,8 +297,8 @@ def test_a_rider_goes_in_the_requests_one_write_and_hears_its_answer(rf, setting
     store.delete(key)
 
 
-def test_a_rider_with_no_write_to_join_is_told_it_was_not_sent(rf, settings):
-    settings.REDIS_URL = spare_redis(12)
+def test_a_rider_with_no_write_to_join_is_told_it_was_not_sent(rf, settings, claimed_redis_url):
+    settings.REDIS_URL = claimed_redis_url
     answers: list = []
     riding_view(answers, "never-set")(rf.get("/"))  # no MetricsMiddleware: no write to join
     assert answers == [metrics.NOT_SENT]
@@ -311,9 +312,9 @@ def test_a_rider_with_no_write_to_join_is_told_it_was_not_sent(rf, settings):
     assert answers == [metrics.NOT_SENT] * 3
 
 
-def test_a_rider_that_arrives_after_the_answer_is_not_left_waiting(rf, settings):
+def test_a_rider_that_arrives_after_the_answer_is_not_left_waiting(rf, settings, claimed_redis_url):
     """An on-commit callback of a request-wide transaction runs after the answer."""
-    settings.REDIS_URL = spare_redis(12)
+    settings.REDIS_URL = claimed_redis_url
     late: list = []
     request = rf.get("/")
     metrics.MetricsMiddleware(lambda r: HttpResponse("ok"))(request)

@@ -23,9 +23,10 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import redis
 from django.conf import settings
 from django_otp.oath import TOTP
-from harness import wait_until
+from harness import clear_redis_database, wait_until
 
 from backoffice.prodlocal import read_env_file
 
@@ -85,19 +86,20 @@ class Member:
 
 
 @pytest.fixture
-def prod_local(tmp_path):
+def prod_local(tmp_path, claimed_redis_url):
     name = f"prod_local_test_{uuid.uuid4().hex[:8]}"
     web, sandbox = free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_SETTINGS_MODULE")},
         "PROD_LOCAL_DIR": str(tmp_path),
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
-        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "REDIS_URL": claimed_redis_url,  # its broker: no other test process's worker reads it
         "PROD_LOCAL_WEB_PORT": str(web),
         "PROD_LOCAL_SANDBOX_PORT": str(sandbox),
         "FLASHFX_SYNC_INTERVAL_SECONDS": "5",
     }
-    subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], check=True, capture_output=True)
+    with redis.Redis.from_url(claimed_redis_url) as client:
+        clear_redis_database(client)
     log = tmp_path / "prod-local.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -124,7 +126,8 @@ def prod_local(tmp_path):
             process.wait(timeout=90)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-        subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], capture_output=True)
+        with redis.Redis.from_url(claimed_redis_url) as client:
+            clear_redis_database(client)
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

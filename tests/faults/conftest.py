@@ -1,10 +1,9 @@
 """Fixtures of the fault tests: a Redis database for the workers' broker, workers, locks.
 
-The workers' broker is a Redis database of their own, found empty (or holding only what an
-earlier fault-test run left behind, which it marks) and claimed for this test process (SET NX of
-a claim key that expires) for the whole run: a worker must never take a message some other
-run, or another test process of this run, left in a shared queue (an id there names a row of
-another database). For each test the test process publishes to that database too
+The workers' broker is the Redis database this test process claimed for the whole run
+(tests/conftest.py claimed_redis_url): a worker must never take a message some other run, or
+another test process of this run, left in a shared queue (an id there names a row of another
+database). For each test the test process publishes to that database too
 (CELERY_BROKER_URL, which the Celery app reads from Django's settings live), so what the code
 under test enqueues (delay_on_commit) reaches the worker exactly as in production.
 """
@@ -12,76 +11,24 @@ under test enqueues (delay_on_commit) reaches the worker exactly as in productio
 from __future__ import annotations
 
 import os
-import uuid
-from fnmatch import fnmatchcase
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from django.utils import timezone
 from faults_support import Locker, Workers
-from harness import close_app_client
+from harness import clear_redis_database, close_app_client
 
 from backoffice.celery import app as celery_app
 from mirrors.client import flashfx_client
 from mirrors.registry import registry
 from parties.models import Recipient, Sender
 
-CLAIM_KEY = "flashfx-backoffice:faults-broker-claim"
-MARK_KEY = "flashfx-backoffice:faults-broker"  # stays if a run dies: its left-overs are ours
-CLAIM_SECONDS = 6 * 3600
-# What kombu's Redis transport and Celery's worker keep in their broker database.
-BROKER_KEY_PATTERNS = ("celery*", "_kombu.*", "unacked*", "*.pidbox*", "celeryev*")
-
-
-def _with_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{db}"))
-
-
-def _clear_broker(client: redis.Redis) -> None:
-    for pattern in BROKER_KEY_PATTERNS:
-        for key in client.scan_iter(match=pattern):
-            client.delete(key)
-
-
-def _free(client: redis.Redis) -> bool:
-    """Nothing here but our claim, or only what a fault-test run that died left behind."""
-    others = [k.decode() for k in client.scan_iter() if k.decode() != CLAIM_KEY]
-    if not others:
-        return True
-    return MARK_KEY in others and all(
-        k == MARK_KEY or any(fnmatchcase(k, p) for p in BROKER_KEY_PATTERNS) for k in others
-    )
-
 
 @pytest.fixture(scope="session")
-def broker_url():
-    """A Redis database for the workers' broker: empty when claimed, ours until the end."""
-    base = os.environ["REDIS_URL"]
-    base_db = int(urlsplit(base).path.lstrip("/") or 0)
-    token = f"{os.getpid()}-{uuid.uuid4().hex}"
-    for db in range(15, 0, -1):
-        if db == base_db:
-            continue
-        client = redis.Redis.from_url(_with_db(base, db))
-        if client.set(CLAIM_KEY, token, nx=True, ex=CLAIM_SECONDS):
-            if _free(client):
-                _clear_broker(client)
-                client.set(MARK_KEY, "1")
-                break
-            client.delete(CLAIM_KEY)  # ours, just set: someone else uses this database
-        client.close()
-    else:
-        pytest.fail("no free Redis database (1-15) left for the fault tests' worker broker")
-    try:
-        yield _with_db(base, db)
-    finally:
-        _clear_broker(client)
-        client.delete(MARK_KEY)
-        if client.get(CLAIM_KEY) == token.encode():
-            client.delete(CLAIM_KEY)
-        client.close()
+def broker_url(claimed_redis_url):
+    """The workers' broker: this test process's own Redis database, so a worker never takes a
+    message another test process published (an id there names a row of another database)."""
+    return claimed_redis_url
 
 
 def _reset_publisher() -> None:
@@ -119,7 +66,7 @@ def workers(transactional_db, settings, sandbox, broker_url, tmp_path):
     from django.db import connection
 
     with redis.Redis.from_url(broker_url) as client:
-        _clear_broker(client)
+        clear_redis_database(client)  # what an earlier test's workers left queued
     publishing_to = settings.CELERY_BROKER_URL
     settings.CELERY_BROKER_URL = broker_url
     _reset_publisher()

@@ -1,7 +1,7 @@
 """The coalesced hand-off (FLASHFX_WEBHOOK_HANDOFF=coalesced, production's default with Redis).
 
 A request publishes a drain task only when none is queued; the drain clears the flag, then
-processes every RECEIVED event. These tests use a real Redis (a spare database) for the flag and
+processes every RECEIVED event. These tests use a real Redis (this test process's own database) for the flag and
 count the Celery publishes: what must hold is that every committed event is processed by some
 drain, and that a burst costs one publish, not one per event.
 """
@@ -15,7 +15,6 @@ import sys
 from unittest.mock import patch
 
 import pytest
-from harness import spare_redis
 from processing_support import signed_post
 
 from backoffice import metrics
@@ -26,8 +25,8 @@ Status = InboundEvent.Status
 
 
 @pytest.fixture
-def coalesced(settings):
-    settings.REDIS_URL = spare_redis(13)
+def coalesced(settings, claimed_redis_url):
+    settings.REDIS_URL = claimed_redis_url
     settings.FLASHFX_WEBHOOK_HANDOFF = "coalesced"
     tasks.drain_flag.cache_clear()
     tasks.drain_flag().clear()
