@@ -257,6 +257,18 @@ class Locker:
         return self.holding("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
+def wait_for_call_at_flashfx(sandbox, *, faults_left: int = 0, what: str = "") -> None:
+    """Wait until the sandbox has taken calls under its fault mix until `faults_left` of its
+    limit remain. A faulted call counts as it arrives, before a `slow` fault's wait: when this
+    returns, the call is at FlashFX and still running there (a fixed pause guessed that, and
+    on a loaded machine the worker had not sent it yet)."""
+    wait_until(
+        lambda: sandbox.control("faults").json()["limit"] == faults_left,
+        timeout=WAIT_SECONDS,
+        what=what or f"the sandbox to take calls until {faults_left} faults remain",
+    )
+
+
 def pause(seconds: float) -> None:
     """A short, deliberate wait (never to wait for an outcome: wait_until does that)."""
     time.sleep(seconds)

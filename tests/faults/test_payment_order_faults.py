@@ -19,7 +19,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from faults_support import WAIT_SECONDS, needs_postgres_and_redis, pause
+from faults_support import WAIT_SECONDS, needs_postgres_and_redis, wait_for_call_at_flashfx
 from harness import race, wait_until
 from staff import make_staff
 
@@ -252,7 +252,7 @@ def test_killed_during_the_call_the_payment_is_read_back_not_made_twice(
     doomed = workers.start()
     approved(order, checker())
     wait_until(lambda: row_of(order).state == Box.SUBMITTING, what="the claim to commit")
-    pause(1.0)  # the call is out
+    wait_for_call_at_flashfx(app_sandbox)  # FlashFX answers 3 s after it arrives
     workers.kill(doomed)
     wait_until(lambda: held_at_flashfx(order), what="FlashFX to finish the dead worker's call")
     assert now_in(order) == Order.SUBMITTING

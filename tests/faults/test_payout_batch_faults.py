@@ -27,7 +27,7 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from faults_support import needs_postgres_and_redis, pause
+from faults_support import needs_postgres_and_redis, pause, wait_for_call_at_flashfx
 from harness import wait_until
 from staff import make_staff
 
@@ -273,7 +273,7 @@ def test_a_worker_killed_while_making_the_new_payees_makes_each_once(parties, ap
     was queued (the named rows' drains) and beat's batch sweep sends the batch again: the
     recipient made by the dead call is found by its externalId, not made again; every row is
     sent once."""
-    app_sandbox.faults(slow=1, slow_seconds=1, operations=["createRecipient"])
+    app_sandbox.faults(slow=1, slow_seconds=1, operations=["createRecipient"], limit=8)
     batch = approved_batch(parties, rows=12, bank_details=8)
     rows = list(batch.rows.exclude(new_recipient=None).order_by("row_number"))
     ours = [payout_batches.recipient_external_id(batch, row) for row in rows]
@@ -284,10 +284,10 @@ def test_a_worker_killed_while_making_the_new_payees_makes_each_once(parties, ap
     first = workers.start()
     publish(batch)
     wait_until(lambda: sum(made()) >= 2, timeout=30, what="FlashFX to make two new payees")
-    pause(0.5)  # the next call is out
+    wait_for_call_at_flashfx(app_sandbox, faults_left=5, what="the third createRecipient")
     workers.kill(first)
-    pause(1.5)  # ... and FlashFX finishes it
     answered = len(workers.calls("CreateRecipient"))
+    wait_until(lambda: sum(made()) > answered, what="FlashFX to finish the dead worker's call")
     held = sum(made())
     assert held == answered + 1 < len(rows), (answered, made())  # the dead call made one
     assert made() == [1] * held + [0] * (len(rows) - held)

@@ -26,7 +26,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from faults_support import WAIT_SECONDS, needs_postgres_and_redis, pause
+from faults_support import WAIT_SECONDS, needs_postgres_and_redis, wait_for_call_at_flashfx
 from harness import wait_until
 from staff import make_staff, sign_in
 
@@ -270,10 +270,10 @@ def test_killed_in_the_middle_of_a_group_each_payout_is_looked_up_and_sent_once(
     parties, app_sandbox, workers
 ):
     """Five payouts approved while no worker runs go out as one group: one claim, then the
-    calls one after another, the answers recorded together at the end. FlashFX takes 1.5 s
+    calls one after another, the answers recorded together at the end. FlashFX takes 2.5 s
     per call; the worker dies during the third, FlashFX makes it all the same, and the last two
     were never sent. Recovery looks each one up: three found, two sent with their own keys."""
-    app_sandbox.faults(slow=1, slow_seconds=1.5, operations=["createWithdrawal"])
+    app_sandbox.faults(slow=1, slow_seconds=2.5, operations=["createWithdrawal"], limit=5)
     group = [propose(parties, reference=f"INV {n}") for n in range(5)]
     checker = approver()
     for payout in group:
@@ -284,7 +284,7 @@ def test_killed_in_the_middle_of_a_group_each_payout_is_looked_up_and_sent_once(
         timeout=30,
         what="FlashFX to answer the group's first two calls",
     )
-    pause(0.5)  # the third call is out
+    wait_for_call_at_flashfx(app_sandbox, faults_left=2, what="the group's third call")
     workers.kill(first)
     wait_until(lambda: len(all_at_flashfx()) == 3, what="FlashFX to finish the dead call")
     assert {state(p) for p in group} == {Payout.State.SUBMITTING}  # one claim, nothing recorded
@@ -337,7 +337,7 @@ def test_killed_during_the_call_it_is_looked_up_not_created_again(parties, app_s
         lambda: outbox(payout).state == PayoutOutbox.State.SUBMITTING,
         what="the claim to commit (the call follows at once)",
     )
-    pause(1.0)  # the call is out; FlashFX answers after 3 s
+    wait_for_call_at_flashfx(app_sandbox)  # FlashFX answers 3 s after it arrives
     workers.kill(first)
     wait_until(lambda: len(at_flashfx(payout)) == 1, what="FlashFX to finish the dead call")
     assert state(payout) == Payout.State.SUBMITTING

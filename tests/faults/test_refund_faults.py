@@ -27,7 +27,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from faults_support import WAIT_SECONDS, needs_postgres_and_redis, pause
+from faults_support import WAIT_SECONDS, needs_postgres_and_redis, wait_for_call_at_flashfx
 from harness import wait_until
 from staff import make_staff, sign_in
 
@@ -155,7 +155,7 @@ def test_killed_during_the_call_the_refund_is_read_back_not_sent_again(app_sandb
         lambda: audit_actions(refund)[-1:] == ["deposit.refund.sending"],
         what="the worker to record 'sending', right before its call",
     )
-    pause(1.0)  # the call is out; FlashFX answers after 3 s
+    wait_for_call_at_flashfx(app_sandbox)  # FlashFX answers 3 s after it arrives
     workers.kill(first)
     wait_until(
         lambda: at_flashfx(app_sandbox, refund)["status"] == "REFUNDING",

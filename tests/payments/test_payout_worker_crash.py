@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -125,7 +124,11 @@ def test_a_worker_killed_during_the_call_leaves_exactly_one_withdrawal(app_sandb
         timeout=60,
         what="the worker to claim the payout",
     )
-    time.sleep(1.0)  # the call is at FlashFX now
+    wait_until(  # the slow fault is taken as the call arrives, before its 4 s wait
+        lambda: app_sandbox.control("faults").json()["limit"] == 0,
+        timeout=60,
+        what="the createWithdrawal call to reach FlashFX",
+    )
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=20)
 
