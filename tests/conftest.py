@@ -184,8 +184,8 @@ def _suite_settings():
 def _celery_joins_allowed():
     """Celery keeps "a task is running here, joining a result would block" in one flag for the
     whole process: an eager apply_async raises it and puts back what it found. Two threads
-    doing that at once (a live server's request and the test's own) can put it back raised,
-    and every later `.apply().get()` in this process then fails with "Never call result.get()
+    doing that at once can put it back raised (one restores what the other raised), and every
+    later `.apply().get()` in this process then fails with "Never call result.get()
     within a task!" (seen once on CI). Each test starts with the flag as a fresh process has it."""
     from celery.result import _set_task_join_will_block
 
