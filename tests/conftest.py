@@ -333,6 +333,13 @@ class Sandbox:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def faults_left(self) -> int | None:
+        """How many more calls the fault mix's limit lets it fault (None: no limit). A call
+        counts as it arrives, before a `slow` fault's wait."""
+        response = self.control("faults")
+        assert response.status_code == 200, response.text
+        return response.json()["limit"]
+
     def advance(self, kind: str, entity_id: str, to: str, **details: Any) -> httpx.Response:
         return self.control(f"{kind}/{entity_id}/advance", {"to": to, **details})
 

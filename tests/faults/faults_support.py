@@ -263,7 +263,7 @@ def wait_for_call_at_flashfx(sandbox, *, faults_left: int = 0, what: str = "") -
     returns, the call is at FlashFX and still running there (a fixed pause guessed that, and
     on a loaded machine the worker had not sent it yet)."""
     wait_until(
-        lambda: sandbox.control("faults").json()["limit"] == faults_left,
+        lambda: sandbox.faults_left() == faults_left,
         timeout=WAIT_SECONDS,
         what=what or f"the sandbox to take calls until {faults_left} faults remain",
     )

@@ -125,7 +125,7 @@ def test_a_worker_killed_during_the_call_leaves_exactly_one_withdrawal(app_sandb
         what="the worker to claim the payout",
     )
     wait_until(  # the slow fault is taken as the call arrives, before its 4 s wait
-        lambda: app_sandbox.control("faults").json()["limit"] == 0,
+        lambda: app_sandbox.faults_left() == 0,
         timeout=60,
         what="the createWithdrawal call to reach FlashFX",
     )

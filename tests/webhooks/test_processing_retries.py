@@ -180,7 +180,7 @@ def test_while_an_entity_is_fetched_from_a_slow_flashfx_webhooks_are_still_recei
     thread.start()
     try:
         wait_until(
-            lambda: sandbox.control("faults").json()["limit"] == 0,
+            lambda: sandbox.faults_left() == 0,
             what="the slow fetch to be in flight",
         )
         body = json.dumps({"event": "test", "id": "0" * 24}).encode()
