@@ -123,9 +123,10 @@ def redis_server_url() -> str:
 
 
 def clear_redis_database(client) -> None:
-    """Remove everything but the claim (FLUSHDB would drop that too)."""
+    """Remove everything but the claim and the mark (FLUSHDB would drop them too)."""
+    kept = {REDIS_CLAIM_KEY.encode(), REDIS_MARK_KEY.encode()}
     for key in client.scan_iter():
-        if key != REDIS_CLAIM_KEY.encode():
+        if key not in kept:
             client.delete(key)
 
 

@@ -24,13 +24,6 @@ from mirrors.registry import registry
 from parties.models import Recipient, Sender
 
 
-@pytest.fixture(scope="session")
-def broker_url(claimed_redis_url):
-    """The workers' broker: this test process's own Redis database, so a worker never takes a
-    message another test process published (an id there names a row of another database)."""
-    return claimed_redis_url
-
-
 def _reset_publisher() -> None:
     """Drop the Celery app's broker connections: the next publish connects to the URL the
     settings name now (what Celery itself does after a fork)."""
@@ -55,7 +48,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 @pytest.fixture
-def workers(transactional_db, settings, sandbox, broker_url, tmp_path):
+def workers(transactional_db, settings, sandbox, claimed_redis_url, tmp_path):
     """Start real workers with `workers.start()`; each is SIGKILLed at the end if still up.
 
     Their settings come from the environment, as in production: the test database (the one
@@ -65,6 +58,7 @@ def workers(transactional_db, settings, sandbox, broker_url, tmp_path):
     setting)."""
     from django.db import connection
 
+    broker_url = claimed_redis_url
     with redis.Redis.from_url(broker_url) as client:
         clear_redis_database(client)  # what an earlier test's workers left queued
     publishing_to = settings.CELERY_BROKER_URL
